@@ -1,0 +1,286 @@
+// The `tailor` program: the command-line face of the library.
+//
+//   tailor [--workspace DIR] [--json] dataset create NAME --coco FILE --images DIR [--kind K] [--box-units U]
+//   tailor dataset show NAME | dataset list | dataset delete NAME
+//   tailor coco check FILE [--kind K] [--box-units U]
+//   tailor example-data DIR [--seed N]
+//
+// Exit status: 0 success, 1 failure (prints "error: <code>: <message>" and the problems on
+// stderr), 2 usage error.
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/std.h>
+#include <nlohmann/json.hpp>
+
+#include <tailor/data/coco.hpp>
+#include <tailor/model/dataset.hpp>
+#include <tailor/model/workspace.hpp>
+#include <tailor/version.hpp>
+
+#include "example_data.hpp"
+
+namespace {
+
+using tailor::failure_code;
+using tailor::problem;
+using tailor::problem_list;
+using tailor::severity;
+
+struct global_options {
+  std::string workspace;
+  bool json = false;
+};
+
+std::string problem_line(const problem& p) {
+  std::string ids;
+  if (p.image_id) ids += fmt::format("image {}", *p.image_id);
+  if (p.annotation_id) ids += fmt::format("{}annotation {}", ids.empty() ? "" : ", ", *p.annotation_id);
+  return fmt::format("  {:<7} {}{}: {}\n          fix: {}", tailor::to_string(p.level), p.where,
+                     ids.empty() ? "" : fmt::format(" ({})", ids), p.message, p.fix);
+}
+
+// Errors first, then warnings, each with the count of those not listed.
+void print_problems(std::FILE* out, const problem_list& problems) {
+  for (auto level : {severity::error, severity::warning}) {
+    std::size_t shown = 0;
+    for (auto& p : problems.items())
+      if (p.level == level) {
+        fmt::print(out, "{}\n", problem_line(p));
+        ++shown;
+      }
+    auto total = level == severity::error ? problems.error_count() : problems.warning_count();
+    if (total > shown)
+      fmt::print(out, "  ... and {} more {}s not listed\n", total - shown, tailor::to_string(level));
+  }
+}
+
+nlohmann::json problems_json(const problem_list& problems) {
+  nlohmann::json list = nlohmann::json::array();
+  for (auto& p : problems.items()) list.push_back(tailor::detail::problem_to_json(p));
+  return {{"errors", problems.error_count()}, {"warnings", problems.warning_count()}, {"problems", list}};
+}
+
+int report_failure(const tailor::error& e, const global_options& g) {
+  fmt::print(stderr, "error: {}: {}\n", tailor::to_string(e.code()), e.what());
+  print_problems(stderr, e.problems());
+  if (g.json) {
+    nlohmann::json j = {{"error", {{"code", tailor::to_string(e.code())}, {"message", e.what()}}}};
+    j["error"].update(problems_json(e.problems()));
+    fmt::print("{}\n", j.dump(2));
+  }
+  return e.code() == failure_code::invalid_argument ? 2 : 1;
+}
+
+std::optional<tailor::data::dataset_kind> kind_option(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  return tailor::data::parse_dataset_kind(text);  // CLI11 has checked the spelling
+}
+
+void print_dataset(const tailor::dataset& d, tailor::source_state state) {
+  fmt::print("dataset {}\n", d.name);
+  fmt::print("  kind:             {} ({})\n", tailor::data::to_string(d.kind), d.kind_reason);
+  if (d.kind == tailor::data::dataset_kind::detection)
+    fmt::print("  box units:        {} ({})\n", tailor::data::to_string(d.units), d.units_reason);
+  fmt::print("  images:           {} in {}\n", d.images, d.images_root);
+  fmt::print("  annotations:      {}{}\n", d.annotations,
+             d.untagged_images ? fmt::format(" ({} images without any)", d.untagged_images) : "");
+  fmt::print("  image sizes:      {}..{} x {}..{} pixels\n", d.min_width, d.max_width, d.min_height, d.max_height);
+  fmt::print("  association file: {} ({})\n", d.association_file,
+             state == tailor::source_state::unchanged ? "unchanged since creation"
+             : state == tailor::source_state::changed ? "CHANGED since creation: create the dataset again"
+                                                      : "MISSING");
+  fmt::print("  sha256:           {}\n", d.sha256);
+  fmt::print("  created:          {} by tailor {}\n", d.created, d.tailor_version);
+  fmt::print("  categories:       {}\n", d.categories.size());
+  std::size_t width = 4;
+  for (auto& c : d.categories) width = std::max(width, c.name.size());
+  fmt::print("    {:>6}  {:<{}}  {:>7}  {:>11}\n", "id", "name", width, "images",
+             d.kind == tailor::data::dataset_kind::detection ? "boxes" : "tags");
+  for (auto& c : d.categories)
+    fmt::print("    {:>6}  {:<{}}  {:>7}  {:>11}\n", c.id, c.name, width, c.images, c.annotations);
+  if (d.warning_count) {
+    fmt::print("  warnings:         {}\n", d.warning_count);
+    for (auto& w : d.warnings) fmt::print("{}\n", problem_line(w));
+    if (d.warning_count > d.warnings.size())
+      fmt::print("  ... and {} more warnings not listed\n", d.warning_count - d.warnings.size());
+  }
+}
+
+nlohmann::json dataset_json(const tailor::dataset& d, tailor::source_state state) {
+  auto j = tailor::to_json(d);
+  j["association_file_state"] = tailor::to_string(state);
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tailor: train image classifiers and object detectors from a folder of images and a COCO file",
+               "tailor"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(tailor::version));
+  global_options g;
+  g.workspace = tailor::workspace::default_root().string();
+  app.add_option("--workspace", g.workspace, "Workspace directory (default: $TAILOR_WORKSPACE, else ./tailor-workspace)");
+  app.add_flag("--json", g.json, "Machine-readable JSON output on stdout");
+
+  const std::vector<std::string> kinds{"classification", "multiclass", "multilabel", "detection"};
+  const std::vector<std::string> units{"auto", "pixels", "normalized"};
+
+  // dataset ...
+  auto* dataset_cmd = app.add_subcommand("dataset", "Create, show, list and delete Dataset objects");
+  dataset_cmd->require_subcommand(1);
+  struct {
+    std::string name, coco, images, kind, units = "auto";
+    bool verify = false;
+  } create;
+  auto* create_cmd = dataset_cmd->add_subcommand("create", "Validate a COCO file and its images, and store them as a Dataset");
+  create_cmd->add_option("name", create.name, "Dataset name")->required();
+  create_cmd->add_option("--coco", create.coco, "COCO association file (JSON)")->required();
+  create_cmd->add_option("--images", create.images, "Folder holding the images (the container root)")->required();
+  create_cmd->add_option("--kind", create.kind, "classification | multilabel | detection (default: inferred)")
+      ->check(CLI::IsMember(kinds));
+  create_cmd->add_option("--box-units", create.units, "auto | pixels | normalized (default: auto)")->check(CLI::IsMember(units));
+  create_cmd->add_flag("--verify-images", create.verify, "Decode every image fully (slower; finds truncated files)");
+
+  std::string show_name, delete_name;
+  auto* show_cmd = dataset_cmd->add_subcommand("show", "Show a Dataset");
+  show_cmd->add_option("name", show_name, "Dataset name")->required();
+  auto* list_cmd = dataset_cmd->add_subcommand("list", "List the Datasets of the workspace");
+  auto* delete_cmd = dataset_cmd->add_subcommand("delete", "Delete a Dataset (its files are not touched)");
+  delete_cmd->add_option("name", delete_name, "Dataset name")->required();
+
+  // coco check ...
+  auto* coco_cmd = app.add_subcommand("coco", "Work with COCO association files");
+  coco_cmd->require_subcommand(1);
+  struct {
+    std::string file, kind, units = "auto";
+  } check;
+  auto* check_cmd = coco_cmd->add_subcommand("check", "Validate an association file alone (no images): counts and every problem");
+  check_cmd->add_option("file", check.file, "COCO JSON file")->required();
+  check_cmd->add_option("--kind", check.kind, "classification | multilabel | detection (default: inferred)")
+      ->check(CLI::IsMember(kinds));
+  check_cmd->add_option("--box-units", check.units, "auto | pixels | normalized")->check(CLI::IsMember(units));
+
+  // example-data DIR
+  std::string example_dir;
+  std::uint64_t example_seed = 7;
+  auto* example_cmd = app.add_subcommand("example-data", "Write the generated example dataset (images + COCO files)");
+  example_cmd->add_option("dir", example_dir, "Output folder")->required();
+  example_cmd->add_option("--seed", example_seed, "Random seed (the same seed gives the same files)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*create_cmd) {
+      tailor::workspace ws(g.workspace);
+      auto d = tailor::create_dataset(ws, {.name = create.name,
+                                           .coco_file = create.coco,
+                                           .images = create.images,
+                                           .kind = kind_option(create.kind),
+                                           .units = *tailor::data::parse_box_units(create.units),
+                                           .verify_images = create.verify});
+      if (g.json) fmt::print("{}\n", dataset_json(d, tailor::source_state::unchanged).dump(2));
+      else {
+        fmt::print("created dataset '{}' in {}\n", d.name, ws.root());
+        print_dataset(d, tailor::source_state::unchanged);
+      }
+    } else if (*show_cmd) {
+      tailor::workspace ws(g.workspace);
+      auto d = tailor::get_dataset(ws, show_name);
+      auto state = tailor::check_source(d);
+      if (g.json) fmt::print("{}\n", dataset_json(d, state).dump(2));
+      else print_dataset(d, state);
+    } else if (*list_cmd) {
+      tailor::workspace ws(g.workspace);
+      auto all = tailor::list_datasets(ws);
+      if (g.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& d : all) list.push_back(dataset_json(d, tailor::check_source(d)));
+        fmt::print("{}\n", list.dump(2));
+      } else if (all.empty()) {
+        fmt::print("no datasets in {}\n", ws.root());
+      } else {
+        fmt::print("{:<24} {:<15} {:>8} {:>11} {:>10}  {}\n", "name", "kind", "images", "annotations", "categories", "created");
+        for (auto& d : all)
+          fmt::print("{:<24} {:<15} {:>8} {:>11} {:>10}  {}\n", d.name, tailor::data::to_string(d.kind), d.images,
+                     d.annotations, d.categories.size(), d.created);
+      }
+    } else if (*delete_cmd) {
+      tailor::workspace ws(g.workspace);
+      tailor::delete_dataset(ws, delete_name);
+      if (g.json) fmt::print("{}\n", nlohmann::json{{"deleted", delete_name}}.dump(2));
+      else fmt::print("deleted dataset '{}'\n", delete_name);
+    } else if (*check_cmd) {
+      auto report = tailor::data::read_coco_file(
+          check.file, {.kind = kind_option(check.kind), .units = *tailor::data::parse_box_units(check.units)});
+      auto& d = report.dataset;
+      std::size_t boxes = 0;
+      for (auto& a : d.annotations) boxes += a.has_box() ? 1 : 0;
+      if (g.json) {
+        nlohmann::json j = {{"file", check.file}, {"valid", !report.problems.has_errors()}};
+        if (report.readable) {
+          j["kind"] = tailor::data::to_string(d.kind);
+          j["kind_reason"] = d.kind_reason;
+          j["box_units"] = tailor::data::to_string(d.units);
+          j["box_units_reason"] = d.units_reason;
+          j["images"] = d.images.size();
+          j["categories"] = d.categories.size();
+          j["annotations"] = d.annotations.size();
+          j["boxes"] = boxes;
+        }
+        j.update(problems_json(report.problems));
+        fmt::print("{}\n", j.dump(2));
+      } else {
+        fmt::print("{}\n", check.file);
+        if (report.readable) {
+          fmt::print("  kind:        {} ({})\n", tailor::data::to_string(d.kind), d.kind_reason);
+          if (boxes > 0) fmt::print("  box units:   {} ({})\n", tailor::data::to_string(d.units), d.units_reason);
+          fmt::print("  images:      {}\n  categories:  {}\n  annotations: {}{}\n", d.images.size(), d.categories.size(),
+                     d.annotations.size(), boxes ? fmt::format(" ({} boxes)", boxes) : "");
+        }
+      }
+      if (report.problems.has_errors()) {
+        fmt::print(stderr, "error: dataset_corrupt: {}\n", tailor::data::summarize(report.problems, check.file));
+        print_problems(stderr, report.problems);
+        return 1;
+      }
+      if (!g.json) {
+        fmt::print("  valid:       yes, {} warning{}\n", report.problems.warning_count(),
+                   report.problems.warning_count() == 1 ? "" : "s");
+        print_problems(stdout, report.problems);
+      }
+    } else if (*example_cmd) {
+      auto summary = tailor::examples::write_example_data(example_dir, {.seed = example_seed});
+      if (g.json) {
+        nlohmann::json files = nlohmann::json::array();
+        for (auto& f : summary.coco_files) files.push_back(f.string());
+        fmt::print("{}\n", nlohmann::json{{"root", summary.root.string()},
+                                          {"classes", summary.classes},
+                                          {"coco_files", files},
+                                          {"images", summary.images},
+                                          {"boxes", summary.boxes}}
+                               .dump(2));
+      } else {
+        fmt::print("wrote {} images ({} boxes) of {} classes to {}\n", summary.images, summary.boxes,
+                   summary.classes.size(), summary.root);
+        for (auto& f : summary.coco_files) fmt::print("  {}\n", f);
+      }
+    }
+  } catch (const tailor::error& e) {
+    return report_failure(e, g);
+  } catch (const std::exception& e) {
+    return report_failure(tailor::error(failure_code::unknown, fmt::format("{} (please report this)", e.what())), g);
+  }
+  return 0;
+}
