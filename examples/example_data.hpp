@@ -12,13 +12,20 @@
 // does not depend on how many images come before it.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -522,6 +529,40 @@ inline void write_json(const std::filesystem::path& path, const nlohmann::ordere
   write_file_atomically(path, std::string_view(j.dump(1) + "\n"));
 }
 
+// Runs fn(0..count-1) on a few threads. The work is mostly waiting for fsync (each file is written
+// atomically), so more threads than cores help; the results do not depend on the order. The first
+// exception is rethrown once all threads have stopped; if no thread can be started, runs inline.
+template <class F>
+void parallel_for(int count, F&& fn) {
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  std::exception_ptr failure;
+  auto work = [&] {
+    for (int i = next++; i < count && !failed; i = next++) {
+      try {
+        fn(i);
+      } catch (...) {
+        const std::lock_guard lock(mutex);
+        if (!failure) failure = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (int t = 1; t < std::min(count, 8); ++t) {
+      try {
+        pool.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // fewer threads, same result
+      }
+    }
+    work();
+  }  // joins
+  if (failure) std::rethrow_exception(failure);
+}
+
 }  // namespace detail
 
 // Writes the example dataset under `dir` (created if missing; files of the same names are replaced):
@@ -540,22 +581,27 @@ inline example_data_summary write_example_data(const std::filesystem::path& dir,
   summary.root = dir;
   for (const char* name : shape_names) summary.classes.emplace_back(name);
 
-  auto write_image = [&](const std::string& name, const data::image& img) {
-    const auto jpeg = data::encode_jpeg(img, 90);
-    write_file_atomically(dir / name, std::span<const std::uint8_t>(jpeg));
-    ++summary.images;
-  };
+  // Render, encode and write every image (in parallel: each has its own generator), keeping what
+  // was drawn for the association files, which are then built in image order.
+  const int cls_count = options.classification_images_per_class * shape_kind_count;
+  const int total = cls_count + options.detection_images;
+  std::vector<std::vector<placed_object>> drawn(static_cast<std::size_t>(total));
+  parallel_for(total, [&](int k) {
+    const bool is_cls = k < cls_count;
+    const int i = is_cls ? k : k - cls_count;
+    auto r = is_cls ? render_classification_image(options.seed, i) : render_detection_image(options.seed, i);
+    const auto jpeg = data::encode_jpeg(r.pixels, 90);
+    write_file_atomically(dir / image_name(is_cls ? "cls" : "det", i), std::span<const std::uint8_t>(jpeg));
+    drawn[static_cast<std::size_t>(k)] = std::move(r.objects);
+  });
+  summary.images = static_cast<std::size_t>(total);
 
   std::array<nlohmann::ordered_json, 2> cls{coco_skeleton("tailor example data: one shape per image (classification)", options.seed),
                                             coco_skeleton("tailor example data: one shape per image (classification)", options.seed)};
-  const int cls_count = options.classification_images_per_class * shape_kind_count;
   for (int i = 0; i < cls_count; ++i) {
-    const auto r = render_classification_image(options.seed, i);
-    const auto name = image_name("cls", i);
-    write_image(name, r.pixels);
     auto& coco = cls[classification_is_test(i) ? 1 : 0];
-    add_image(coco, i + 1, name, r.pixels.width, r.pixels.height);
-    add_annotation(coco, i + 1, r.objects.front().category_id());
+    add_image(coco, i + 1, image_name("cls", i), classification_size, classification_size);
+    add_annotation(coco, i + 1, drawn[static_cast<std::size_t>(i)].front().category_id());
   }
 
   std::array<nlohmann::ordered_json, 2> ml{coco_skeleton("tailor example data: the shapes present (multilabel)", options.seed),
@@ -563,14 +609,12 @@ inline example_data_summary write_example_data(const std::filesystem::path& dir,
   std::array<nlohmann::ordered_json, 2> det{coco_skeleton("tailor example data: shape boxes (detection)", options.seed),
                                             coco_skeleton("tailor example data: shape boxes (detection)", options.seed)};
   for (int i = 0; i < options.detection_images; ++i) {
-    const auto r = render_detection_image(options.seed, i);
     const auto name = image_name("det", i);
-    write_image(name, r.pixels);
     const std::size_t split = detection_is_test(i) ? 1 : 0;
-    add_image(ml[split], i + 1, name, r.pixels.width, r.pixels.height);
-    add_image(det[split], i + 1, name, r.pixels.width, r.pixels.height);
+    add_image(ml[split], i + 1, name, detection_width, detection_height);
+    add_image(det[split], i + 1, name, detection_width, detection_height);
     std::array<bool, shape_kind_count> present{};
-    for (const auto& o : r.objects) {
+    for (const auto& o : drawn[static_cast<std::size_t>(cls_count + i)]) {
       present[static_cast<std::size_t>(o.category_id() - 1)] = true;
       auto& annotations = det[split]["annotations"];
       annotations.push_back({{"id", static_cast<int>(annotations.size()) + 1},

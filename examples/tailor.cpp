@@ -44,12 +44,14 @@ std::string problem_line(const problem& p) {
                      ids.empty() ? "" : fmt::format(" ({})", ids), p.message, p.fix);
 }
 
-// Errors first, then warnings, each with the count of those not listed.
+// Errors first, then warnings, at most 20 of each on a terminal, with the count of those not listed
+// (--json lists all that were kept).
 void print_problems(std::FILE* out, const problem_list& problems) {
+  constexpr std::size_t most = 20;
   for (auto level : {severity::error, severity::warning}) {
     std::size_t shown = 0;
     for (auto& p : problems.items())
-      if (p.level == level) {
+      if (p.level == level && shown < most) {
         fmt::print(out, "{}\n", problem_line(p));
         ++shown;
       }

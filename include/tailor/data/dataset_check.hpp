@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -30,6 +31,19 @@ struct image_check_options {
 
 namespace detail {
 
+inline constexpr std::string_view missing_file_fix = "copy the image into the images folder, or correct its file_name";
+
+// When images are missing, the usual cause is an images folder one level too high (COCO exports
+// often keep the images in images/ or train2017/ beside the JSON). Finds such a subfolder.
+inline std::optional<std::filesystem::path> folder_holding(const local_directory& container, const std::string& file_name) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(container.root(), ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory(ec) && std::filesystem::is_regular_file(it->path() / file_name, ec)) return it->path();
+  }
+  return std::nullopt;
+}
+
 inline void check_one_image(const coco_image& image, std::size_t index, const local_directory& container,
                             const image_check_options& options, std::vector<problem>& out) {
   auto report = [&](severity level, std::string message, std::string fix) {
@@ -43,7 +57,7 @@ inline void check_one_image(const coco_image& image, std::size_t index, const lo
   auto status = std::filesystem::status(location.path, ec);
   if (!std::filesystem::exists(status))
     return report(severity::error, fmt::format("the image file {} does not exist", location.path),
-                  "copy the image into the images folder, or correct its file_name");
+                  std::string(missing_file_fix));
   if (!std::filesystem::is_regular_file(status))
     return report(severity::error, fmt::format("{} is not a regular file", location.path),
                   "point file_name at an image file");
@@ -114,8 +128,18 @@ inline void check_image_files(const coco_dataset& dataset, const local_directory
     for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
     work();
   }
-  for (auto& list : found)
-    for (auto& p : list) problems.add(std::move(p));
+  std::optional<std::optional<std::filesystem::path>> better_root;  // looked up once, on the first missing file
+  for (std::size_t i = 0; i < n; ++i) {
+    for (auto& p : found[i]) {
+      if (p.fix == detail::missing_file_fix && !dataset.images[i].file_name.empty()) {
+        if (!better_root) better_root = detail::folder_holding(container, dataset.images[i].file_name);
+        if (*better_root)
+          p.fix = fmt::format("the file is in {}: pass that folder as the images folder (--images {})", **better_root,
+                              better_root->value().string());
+      }
+      problems.add(std::move(p));
+    }
+  }
 }
 
 }  // namespace tailor::data

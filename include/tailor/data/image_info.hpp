@@ -76,7 +76,7 @@ inline std::string describe_file_start(std::span<const std::uint8_t> bytes) {
   bool printable = std::all_of(head.begin(), head.end(), [](std::uint8_t c) { return c >= 0x20 && c < 0x7f; });
   std::string text;
   if (printable) {
-    text = "'" + std::string(head.begin(), head.end()) + "'";
+    text = fmt::format("'{}'", std::string_view(reinterpret_cast<const char*>(head.data()), head.size()));
   } else {
     for (std::size_t i = 0; i < head.size(); ++i) text += fmt::format("{}{:02x}", i ? " " : "", head[i]);
   }
