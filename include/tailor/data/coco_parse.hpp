@@ -31,12 +31,17 @@ namespace od = simdjson::ondemand;
 // Thrown inside the reader when the JSON itself is broken; caught by read_coco_tables.
 struct json_syntax_failure {};
 
-// Which of a table's entries we are in, for JSON paths in problems ("annotations[12].bbox").
-struct json_path {
-  std::string_view table;
-  std::size_t index;
-  std::string operator()(std::string_view field) const { return fmt::format("{}[{}].{}", table, index, field); }
-  std::string entry() const { return fmt::format("{}[{}]", table, index); }
+// Where a value is, for JSON paths in problems ("annotations[12].bbox"). Cheap to make: the text
+// is only formatted when a problem is reported, never on the fast path.
+struct json_where {
+  std::string_view table;  // "images", ... (empty at the top level)
+  std::size_t index = 0;
+  std::string_view field;  // empty for the entry itself
+  json_where operator()(std::string_view f) const { return {table, index, f}; }
+  std::string str() const {
+    if (table.empty()) return std::string(field);
+    return field.empty() ? fmt::format("{}[{}]", table, index) : fmt::format("{}[{}].{}", table, index, field);
+  }
 };
 
 constexpr std::string_view json_type_name(od::json_type t) noexcept {
@@ -93,7 +98,7 @@ class coco_reader {
     return fmt::format("line {}, column {}", line, column);
   }
 
-  [[noreturn]] void syntax_failure(simdjson::error_code code, std::string_view context) {
+  [[noreturn]] void syntax_failure(simdjson::error_code code, const json_where& context) {
     std::string at = " at the end of the file";
     const char* location = nullptr;
     if (iterating_ && doc_.current_location().get(location) == simdjson::SUCCESS && location != nullptr) {
@@ -110,7 +115,7 @@ class coco_reader {
       case simdjson::TRAILING_CONTENT: what = fmt::format("unexpected content after the top-level object{}", at); break;
       default: what = fmt::format("the file is not valid JSON{}: {}", at, simdjson::error_message(code)); break;
     }
-    if (!context.empty() && code != simdjson::EMPTY) what += fmt::format(" (while reading {})", context);
+    if (!context.str().empty() && code != simdjson::EMPTY) what += fmt::format(" (while reading {})", context.str());
     problems_.error(std::string(source_), what,
                     "make sure the file is a complete COCO JSON document: re-export it, or check it with a JSON "
                     "validator (python3 -m json.tool FILE)");
@@ -118,16 +123,16 @@ class coco_reader {
   }
 
   template <class T>
-  T must(simdjson::simdjson_result<T>&& r, std::string_view context) {
+  T must(simdjson::simdjson_result<T>&& r, const json_where& context) {
     T value;
     if (auto e = std::move(r).get(value); e != simdjson::SUCCESS) syntax_failure(e, context);
     return value;
   }
 
-  od::json_type type_of(od::value& v, std::string_view context) { return must(v.type(), context); }
+  od::json_type type_of(od::value& v, const json_where& context) { return must(v.type(), context); }
 
   // Integers: ids, width, height. Records a problem and returns nullopt when the value is not one.
-  std::optional<std::int64_t> read_integer(od::value& v, const std::string& path, std::string_view what,
+  std::optional<std::int64_t> read_integer(od::value& v, const json_where& path, std::string_view what,
                                            std::optional<std::int64_t> image_id = {},
                                            std::optional<std::int64_t> annotation_id = {}) {
     auto t = type_of(v, path);
@@ -142,7 +147,7 @@ class coco_reader {
           std::abs(d) < 9.0e15) {
         return static_cast<std::int64_t>(d);  // 3.0 is an integer written as a float: accept it
       }
-      problems_.error(path, fmt::format("{} must be an integer, got {}", what, token),
+      problems_.error(path.str(), fmt::format("{} must be an integer, got {}", what, token),
                       fmt::format("write {} as a whole number", what), image_id, annotation_id);
       return std::nullopt;
     }
@@ -151,38 +156,38 @@ class coco_reader {
       std::string_view s;
       if (v.get_string().get(s) == simdjson::SUCCESS) shown = fmt::format(" (\"{}\")", s.substr(0, 40));
     }
-    problems_.error(path, fmt::format("{} must be an integer, got {}{}", what, json_type_name(t), shown),
+    problems_.error(path.str(), fmt::format("{} must be an integer, got {}{}", what, json_type_name(t), shown),
                     fmt::format("write {} as a JSON number without quotes", what), image_id, annotation_id);
     return std::nullopt;
   }
 
   // An id: a positive integer.
-  std::int64_t read_id(od::value& v, const std::string& path, std::string_view what,
+  std::int64_t read_id(od::value& v, const json_where& path, std::string_view what,
                        std::optional<std::int64_t> image_id = {}, std::optional<std::int64_t> annotation_id = {}) {
     auto i = read_integer(v, path, what, image_id, annotation_id);
     if (!i) return 0;
     if (*i <= 0) {
-      problems_.error(path, fmt::format("{} must be a positive integer, got {}", what, *i),
+      problems_.error(path.str(), fmt::format("{} must be a positive integer, got {}", what, *i),
                       "number ids from 1 upwards", image_id, annotation_id);
       return 0;
     }
     return *i;
   }
 
-  std::optional<std::string> read_string(od::value& v, const std::string& path, std::string_view what,
+  std::optional<std::string> read_string(od::value& v, const json_where& path, std::string_view what,
                                          std::optional<std::int64_t> image_id = {}) {
     auto t = type_of(v, path);
     if (t == od::json_type::string) {
       std::string_view s;
       if (auto e = v.get_string().get(s); e != simdjson::SUCCESS) {
-        problems_.error(path, fmt::format("{} is not a valid string: {}", what, simdjson::error_message(e)),
+        problems_.error(path.str(), fmt::format("{} is not a valid string: {}", what, simdjson::error_message(e)),
                         "fix the escape sequences in this string", image_id);
         return std::nullopt;
       }
       return std::string(s);
     }
     if (t == od::json_type::null) return std::nullopt;  // null reads as absent
-    problems_.error(path, fmt::format("{} must be a string, got {}", what, json_type_name(t)),
+    problems_.error(path.str(), fmt::format("{} must be a string, got {}", what, json_type_name(t)),
                     fmt::format("write {} as a JSON string", what), image_id);
     return std::nullopt;
   }
@@ -191,22 +196,22 @@ class coco_reader {
     // A file of only white space is "empty" to a user, whatever the parser calls it.
     if (std::all_of(json_.data(), json_.data() + json_.size(),
                     [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }))
-      syntax_failure(simdjson::EMPTY, "");
-    if (auto e = parser_.iterate(json_).get(doc_); e != simdjson::SUCCESS) syntax_failure(e, "");
+      syntax_failure(simdjson::EMPTY, {});
+    if (auto e = parser_.iterate(json_).get(doc_); e != simdjson::SUCCESS) syntax_failure(e, {});
     iterating_ = true;
     od::json_type root_type;
-    if (auto e = doc_.type().get(root_type); e != simdjson::SUCCESS) syntax_failure(e, "the top level");
+    if (auto e = doc_.type().get(root_type); e != simdjson::SUCCESS) syntax_failure(e, {{}, 0, "the top level"});
     if (root_type != od::json_type::object) {
       problems_.error(std::string(source_),
                       fmt::format("the top level of the file is {}, not an object", json_type_name(root_type)),
                       "a COCO file is one JSON object with \"images\", \"categories\" and \"annotations\" arrays");
       throw json_syntax_failure{};
     }
-    od::object root = must(doc_.get_object(), "the top level");
+    od::object root = must(doc_.get_object(), {{}, 0, "the top level"});
     bool seen_images = false, seen_categories = false, seen_annotations = false;
     for (auto field_result : root) {
-      od::field field = must(std::move(field_result), "the top level");
-      std::string_view key = must(field.unescaped_key(), "the top level");
+      od::field field = must(std::move(field_result), {{}, 0, "the top level"});
+      std::string_view key = must(field.unescaped_key(), {{}, 0, "the top level"});
       od::value value = field.value();
       bool* seen = key == "images"        ? &seen_images
                    : key == "categories"  ? &seen_categories
@@ -219,13 +224,14 @@ class coco_reader {
         continue;
       }
       *seen = true;
-      auto t = type_of(value, key);
+      const json_where table_where{{}, 0, key};
+      auto t = type_of(value, table_where);
       if (t != od::json_type::array) {
         problems_.error(std::string(key), fmt::format("\"{}\" must be an array, got {}", key, json_type_name(t)),
                         fmt::format("make \"{}\" a JSON array of objects", key));
         continue;
       }
-      od::array array = must(value.get_array(), key);
+      od::array array = must(value.get_array(), table_where);
       if (key == "images") read_images(array);
       else if (key == "categories") read_categories(array);
       else read_annotations(array);
@@ -234,7 +240,7 @@ class coco_reader {
     // (current_location answers OUT_OF_BOUNDS exactly when the document is used up.)
     const char* rest = nullptr;
     if (doc_.current_location().get(rest) == simdjson::SUCCESS)
-      syntax_failure(simdjson::TRAILING_CONTENT, "after the top-level object");
+      syntax_failure(simdjson::TRAILING_CONTENT, {});
     auto missing = [&](bool seen, std::string_view key, std::string_view fix) {
       if (!seen)
         problems_.error(std::string(source_), fmt::format("the \"{}\" table is missing", key), std::string(fix));
@@ -245,30 +251,29 @@ class coco_reader {
             "add an \"annotations\" array (one entry per tag of an image, or per box); [] if there are none yet");
   }
 
-  template <class Entry>
-  od::object entry_object(od::value& element, const json_path& at, bool& ok) {
-    auto t = type_of(element, at.entry());
+  od::object entry_object(od::value& element, const json_where& at, bool& ok) {
+    auto t = type_of(element, at);
     ok = t == od::json_type::object;
     if (!ok) {
-      problems_.error(at.entry(), fmt::format("each entry of \"{}\" must be an object, got {}", at.table, json_type_name(t)),
+      problems_.error(at.str(), fmt::format("each entry of \"{}\" must be an object, got {}", at.table, json_type_name(t)),
                       "write each entry as a JSON object {...}");
       return {};
     }
-    return must(element.get_object(), at.entry());
+    return must(element.get_object(), at);
   }
 
   void read_images(od::array& array) {
     std::size_t index = 0;
     for (auto element_result : array) {
-      od::value element = must(std::move(element_result), "images");
-      json_path at{"images", index++};
+      const json_where at{"images", index++, {}};
+      od::value element = must(std::move(element_result), at);
       bool ok = false;
-      od::object object = entry_object<coco_image>(element, at, ok);
+      od::object object = entry_object(element, at, ok);
       coco_image& image = out_.images.emplace_back();
       if (!ok) continue;
       bool has_id = false, has_width = false, has_height = false;
       for (auto field_result : object) {
-        od::field field = must(std::move(field_result), at.entry());
+        od::field field = must(std::move(field_result), at);
         auto key = field.key();
         od::value v = field.value();
         if (key == "id") {
@@ -285,9 +290,9 @@ class coco_reader {
           bool is_width = key == "width";
           (is_width ? has_width : has_height) = true;
           auto what = is_width ? "width" : "height";
-          if (auto i = read_integer(v, at(what), fmt::format("the image {}", what), image.id)) {
+          if (auto i = read_integer(v, at(what), is_width ? "the image width" : "the image height", image.id)) {
             if (*i < 10 || *i > 10240) {
-              problems_.error(at(what), fmt::format("the image {} is {}, outside the supported range [10, 10240]", what, *i),
+              problems_.error(at(what).str(), fmt::format("the image {} is {}, outside the supported range [10, 10240]", what, *i),
                               "resize the image to between 10 and 10240 pixels per side, or remove it", image.id);
             } else {
               (is_width ? image.width : image.height) = static_cast<int>(*i);
@@ -296,26 +301,26 @@ class coco_reader {
         }
       }
       if (!has_id)
-        problems_.error(at("id"), "the image has no id", "give every image a unique positive integer \"id\"");
+        problems_.error(at("id").str(), "the image has no id", "give every image a unique positive integer \"id\"");
       if (require_sizes_ && !has_width)
-        problems_.error(at("width"), "the image has no width", "add \"width\": the image width in pixels", image.id);
+        problems_.error(at("width").str(), "the image has no width", "add \"width\": the image width in pixels", image.id);
       if (require_sizes_ && !has_height)
-        problems_.error(at("height"), "the image has no height", "add \"height\": the image height in pixels", image.id);
+        problems_.error(at("height").str(), "the image has no height", "add \"height\": the image height in pixels", image.id);
     }
   }
 
   void read_categories(od::array& array) {
     std::size_t index = 0;
     for (auto element_result : array) {
-      od::value element = must(std::move(element_result), "categories");
-      json_path at{"categories", index++};
+      const json_where at{"categories", index++, {}};
+      od::value element = must(std::move(element_result), at);
       bool ok = false;
-      od::object object = entry_object<coco_category>(element, at, ok);
+      od::object object = entry_object(element, at, ok);
       coco_category& category = out_.categories.emplace_back();
       if (!ok) continue;
       bool has_id = false, has_name = false;
       for (auto field_result : object) {
-        od::field field = must(std::move(field_result), at.entry());
+        od::field field = must(std::move(field_result), at);
         auto key = field.key();
         od::value v = field.value();
         if (key == "id") {
@@ -328,17 +333,17 @@ class coco_reader {
           if (auto s = read_string(v, at("supercategory"), "supercategory")) category.supercategory = std::move(*s);
         }
       }
-      if (!has_id) problems_.error(at("id"), "the category has no id", "give every category a unique positive integer \"id\"");
+      if (!has_id) problems_.error(at("id").str(), "the category has no id", "give every category a unique positive integer \"id\"");
       if (!has_name || category.name.empty())
-        problems_.error(at("name"), "the category has no name", "give every category a non-empty \"name\": the tag users will see");
+        problems_.error(at("name").str(), "the category has no name", "give every category a non-empty \"name\": the tag users will see");
     }
   }
 
-  void read_bbox(od::value& v, coco_annotation& a, const json_path& at) {
+  void read_bbox(od::value& v, coco_annotation& a, const json_where& at) {
     auto t = type_of(v, at("bbox"));
     if (t == od::json_type::null) return;  // "bbox": null is the same as no box
     if (t != od::json_type::array) {
-      problems_.error(at("bbox"), fmt::format("bbox must be an array of 4 numbers [x, y, width, height], got {}", json_type_name(t)),
+      problems_.error(at("bbox").str(), fmt::format("bbox must be an array of 4 numbers [x, y, width, height], got {}", json_type_name(t)),
                       "write the box as [x, y, width, height]", a.image_id, a.id);
       a.box_state = box_status::unreadable;  // a box was meant: keeps the kind inference honest
       return;
@@ -359,7 +364,7 @@ class coco_reader {
       ++count;
     }
     if (count != 4 || !all_numbers) {
-      problems_.error(at("bbox"),
+      problems_.error(at("bbox").str(),
                       count != 4 ? fmt::format("bbox has {} values, not 4", count)
                                  : std::string("bbox values must be finite numbers"),
                       "write the box as [x, y, width, height] with 4 numbers", a.image_id, a.id);
@@ -373,15 +378,15 @@ class coco_reader {
   void read_annotations(od::array& array) {
     std::size_t index = 0;
     for (auto element_result : array) {
-      od::value element = must(std::move(element_result), "annotations");
-      json_path at{"annotations", index++};
+      const json_where at{"annotations", index++, {}};
+      od::value element = must(std::move(element_result), at);
       bool ok = false;
-      od::object object = entry_object<coco_annotation>(element, at, ok);
+      od::object object = entry_object(element, at, ok);
       coco_annotation& a = out_.annotations.emplace_back();
       if (!ok) continue;
       bool has_id = false, has_image = false, has_category = false, has_area = false;
       for (auto field_result : object) {
-        od::field field = must(std::move(field_result), at.entry());
+        od::field field = must(std::move(field_result), at);
         auto key = field.key();
         od::value v = field.value();
         if (key == "id") {
@@ -404,7 +409,7 @@ class coco_reader {
           } else if (t == od::json_type::number && v.get_int64().get(i) == simdjson::SUCCESS && (i == 0 || i == 1)) {
             a.iscrowd = i == 1;
           } else {
-            problems_.error(at("iscrowd"), "iscrowd must be 0 or 1", "write \"iscrowd\": 0 (or 1 for a crowd region)",
+            problems_.error(at("iscrowd").str(), "iscrowd must be 0 or 1", "write \"iscrowd\": 0 (or 1 for a crowd region)",
                             a.image_id, a.id);
           }
         } else if (key == "area") {
@@ -414,17 +419,17 @@ class coco_reader {
             a.area = d;
             has_area = true;
           } else {
-            problems_.error(at("area"), "area must be a non-negative number", "write the area in square pixels, or leave it out",
+            problems_.error(at("area").str(), "area must be a non-negative number", "write the area in square pixels, or leave it out",
                             a.image_id, a.id);
           }
         }
       }
-      if (!has_id) problems_.error(at("id"), "the annotation has no id", "give every annotation a unique positive integer \"id\"");
+      if (!has_id) problems_.error(at("id").str(), "the annotation has no id", "give every annotation a unique positive integer \"id\"");
       if (!has_image)
-        problems_.error(at("image_id"), "the annotation has no image_id", "add \"image_id\": the id of the image it belongs to",
+        problems_.error(at("image_id").str(), "the annotation has no image_id", "add \"image_id\": the id of the image it belongs to",
                         {}, a.id);
       if (!has_category)
-        problems_.error(at("category_id"), "the annotation has no category_id",
+        problems_.error(at("category_id").str(), "the annotation has no category_id",
                         "add \"category_id\": the id of its category", a.image_id, a.id);
       if (!has_area) a.area = -1;  // filled in from the box once units are known
     }
