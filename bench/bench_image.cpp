@@ -1,14 +1,13 @@
 // Image input pipeline throughput: decode + resize to the network input size, against a plain
 // full-size TurboJPEG decode as the reference peer. Goal: BM_decode_resize_224 >= 0.9x BM_decode_full
 // in images/s (docs/performance.md).
+#include <benchmark/benchmark.h>
 #include <turbojpeg.h>
 
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "tailor/data/image_decode.hpp"
 #include "tailor/data/image_encode.hpp"
@@ -30,7 +29,9 @@ const std::vector<std::vector<std::uint8_t>>& corpus() {
       std::uniform_real_distribution<float> u(0.f, 1.f);
       const float base[3] = {u(rng) * 255, u(rng) * 255, u(rng) * 255};
       const float gx[3] = {u(rng) - 0.5f, u(rng) - 0.5f, u(rng) - 0.5f};
-      struct disk { float x, y, r, c[3]; };
+      struct disk {
+        float x, y, r, c[3];
+      };
       std::vector<disk> disks;
       for (int k = 0; k < 6; ++k)
         disks.push_back({u(rng) * 640, u(rng) * 480, 20 + u(rng) * 120, {u(rng) * 255, u(rng) * 255, u(rng) * 255}});

@@ -31,6 +31,10 @@ using tailor::problem;
 using tailor::problem_list;
 using tailor::severity;
 
+// --json output never fails on text that is not UTF-8 (a message quoting a broken file): such
+// bytes are written as U+FFFD instead of throwing from inside the error report.
+constexpr auto json_errors = nlohmann::json::error_handler_t::replace;
+
 struct global_options {
   std::string workspace;
   bool json = false;
@@ -73,7 +77,7 @@ int report_failure(const tailor::error& e, const global_options& g) {
   if (g.json) {
     nlohmann::json j = {{"error", {{"code", tailor::to_string(e.code())}, {"message", e.what()}}}};
     j["error"].update(problems_json(e.problems()));
-    fmt::print("{}\n", j.dump(2));
+    fmt::print("{}\n", j.dump(2, ' ', false, json_errors));
   }
   return e.code() == failure_code::invalid_argument ? 2 : 1;
 }
@@ -125,6 +129,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tailor: train image classifiers and object detectors from a folder of images and a COCO file",
                "tailor"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow a subcommand: tailor dataset list --json
   app.set_version_flag("--version", std::string(tailor::version));
   global_options g;
   g.workspace = tailor::workspace::default_root().string();
@@ -192,7 +197,7 @@ int main(int argc, char** argv) {
                                            .kind = kind_option(create.kind),
                                            .units = *tailor::data::parse_box_units(create.units),
                                            .verify_images = create.verify});
-      if (g.json) fmt::print("{}\n", dataset_json(d, tailor::source_state::unchanged).dump(2));
+      if (g.json) fmt::print("{}\n", dataset_json(d, tailor::source_state::unchanged).dump(2, ' ', false, json_errors));
       else {
         fmt::print("created dataset '{}' in {}\n", d.name, ws.root());
         print_dataset(d, tailor::source_state::unchanged);
@@ -201,7 +206,7 @@ int main(int argc, char** argv) {
       tailor::workspace ws(g.workspace);
       auto d = tailor::get_dataset(ws, show_name);
       auto state = tailor::check_source(d);
-      if (g.json) fmt::print("{}\n", dataset_json(d, state).dump(2));
+      if (g.json) fmt::print("{}\n", dataset_json(d, state).dump(2, ' ', false, json_errors));
       else print_dataset(d, state);
     } else if (*list_cmd) {
       tailor::workspace ws(g.workspace);
@@ -209,7 +214,7 @@ int main(int argc, char** argv) {
       if (g.json) {
         nlohmann::json list = nlohmann::json::array();
         for (auto& d : all) list.push_back(dataset_json(d, tailor::check_source(d)));
-        fmt::print("{}\n", list.dump(2));
+        fmt::print("{}\n", list.dump(2, ' ', false, json_errors));
       } else if (all.empty()) {
         fmt::print("no datasets in {}\n", ws.root());
       } else {
@@ -221,7 +226,7 @@ int main(int argc, char** argv) {
     } else if (*delete_cmd) {
       tailor::workspace ws(g.workspace);
       tailor::delete_dataset(ws, delete_name);
-      if (g.json) fmt::print("{}\n", nlohmann::json{{"deleted", delete_name}}.dump(2));
+      if (g.json) fmt::print("{}\n", nlohmann::json{{"deleted", delete_name}}.dump(2, ' ', false, json_errors));
       else fmt::print("deleted dataset '{}'\n", delete_name);
     } else if (*check_cmd) {
       auto report = tailor::data::read_coco_file(
@@ -242,7 +247,7 @@ int main(int argc, char** argv) {
           j["boxes"] = boxes;
         }
         j.update(problems_json(report.problems));
-        fmt::print("{}\n", j.dump(2));
+        fmt::print("{}\n", j.dump(2, ' ', false, json_errors));
       } else {
         fmt::print("{}\n", check.file);
         if (report.readable) {
@@ -272,7 +277,7 @@ int main(int argc, char** argv) {
                                           {"coco_files", files},
                                           {"images", summary.images},
                                           {"boxes", summary.boxes}}
-                               .dump(2));
+                               .dump(2, ' ', false, json_errors));
       } else {
         fmt::print("wrote {} images ({} boxes) of {} classes to {}\n", summary.images, summary.boxes,
                    summary.classes.size(), summary.root);

@@ -3,6 +3,7 @@
 #include <turbojpeg.h>
 
 #include <array>
+#include <catch2/catch.hpp>
 #include <csetjmp>
 #include <cstdint>
 #include <cstdlib>
@@ -12,8 +13,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "tailor/data/image.hpp"
 #include "tailor/data/image_decode.hpp"
@@ -64,8 +63,7 @@ image smooth_image(int w, int h) {
   image img(w, h);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      set_pixel(img, x, y,
-                {x * 255 / std::max(1, w - 1), y * 255 / std::max(1, h - 1), 128 + (x - y) * 100 / (w + h)});
+      set_pixel(img, x, y, {x * 255 / std::max(1, w - 1), y * 255 / std::max(1, h - 1), 128 + (x - y) * 100 / (w + h)});
   return img;
 }
 
@@ -156,12 +154,12 @@ bytes_t make_png(const png_spec& s) {
 bytes_t jpeg_of(const image& img, int quality = 90) { return encode_jpeg(img, quality); }
 
 // A grayscale or CMYK JPEG straight from TurboJPEG (encode_jpeg only writes RGB).
-bytes_t tj_encode(const bytes_t& pixels, int w, int h, int pixel_format, int subsamp) {
+bytes_t tj_encode(const bytes_t& pixels, int w, int h, int pixel_format, int subsamp, int flags = 0) {
   tjhandle tj = tjInitCompress();
   REQUIRE(tj != nullptr);
   unsigned char* buf = nullptr;
   unsigned long size = 0;
-  const int rc = tjCompress2(tj, pixels.data(), w, 0, h, pixel_format, &buf, &size, subsamp, 95, 0);
+  const int rc = tjCompress2(tj, pixels.data(), w, 0, h, pixel_format, &buf, &size, subsamp, 95, flags);
   bytes_t out;
   if (rc == 0) out.assign(buf, buf + size);
   tjFree(buf);
@@ -172,8 +170,7 @@ bytes_t tj_encode(const bytes_t& pixels, int w, int h, int pixel_format, int sub
 
 std::filesystem::path temp_dir() {
   static const auto dir = [] {
-    auto d = std::filesystem::temp_directory_path() /
-             ("tailor_test_image_" + std::to_string(std::random_device{}()));
+    auto d = std::filesystem::temp_directory_path() / ("tailor_test_image_" + std::to_string(std::random_device{}()));
     std::filesystem::create_directories(d);
     return d;
   }();
@@ -264,9 +261,9 @@ TEST_CASE("image: apply_orientation matches the EXIF definitions", "[image]") {
     return out;
   };
   CHECK(layout(apply_orientation(s, 1)) == "abc/def");
-  CHECK(layout(apply_orientation(s, 2)) == "cba/fed");  // mirror left-right
-  CHECK(layout(apply_orientation(s, 3)) == "fed/cba");  // rotate 180
-  CHECK(layout(apply_orientation(s, 4)) == "def/abc");  // mirror top-bottom
+  CHECK(layout(apply_orientation(s, 2)) == "cba/fed");   // mirror left-right
+  CHECK(layout(apply_orientation(s, 3)) == "fed/cba");   // rotate 180
+  CHECK(layout(apply_orientation(s, 4)) == "def/abc");   // mirror top-bottom
   CHECK(layout(apply_orientation(s, 5)) == "ad/be/cf");  // transpose
   CHECK(layout(apply_orientation(s, 6)) == "da/eb/fc");  // rotate 90 clockwise
   CHECK(layout(apply_orientation(s, 7)) == "fc/eb/da");  // transverse
@@ -274,7 +271,8 @@ TEST_CASE("image: apply_orientation matches the EXIF definitions", "[image]") {
   CHECK(error_of([&] { apply_orientation(s, 9); }).code() == failure_code::invalid_argument);
   // Large enough to cross the 64-pixel tiles.
   image big = smooth_image(130, 70);
-  for (int o = 1; o <= 8; ++o) CHECK(apply_orientation(apply_orientation(big, o), inverse_orientation(o)).pixels == big.pixels);
+  for (int o = 1; o <= 8; ++o)
+    CHECK(apply_orientation(apply_orientation(big, o), inverse_orientation(o)).pixels == big.pixels);
 }
 
 TEST_CASE("image: all 8 EXIF orientations come back upright, both byte orders", "[image]") {
@@ -315,6 +313,43 @@ TEST_CASE("image: all 8 EXIF orientations come back upright, both byte orders", 
   }
 }
 
+TEST_CASE("image: harmless JPEG defects are accepted", "[image]") {
+  const image img = smooth_image(48, 32);
+  const auto clean = jpeg_of(img);
+  // Stray bytes between two segments: libjpeg-turbo warns ("3 extraneous bytes before marker")
+  // but decodes the whole image, as do browsers.
+  const std::size_t after_app0 = 4 + ((std::size_t{clean[4]} << 8) | clean[5]);
+  REQUIRE(clean[after_app0] == 0xff);
+  bytes_t stray = clean;
+  stray.insert(stray.begin() + static_cast<std::ptrdiff_t>(after_app0), {0x00, 0x12, 0x34});
+  CHECK(read_image_info(stray, "stray.jpg").stored_width == 48);
+  CHECK(decode_image(stray, "stray.jpg").pixels == decode_image(clean, "clean.jpg").pixels);
+  CHECK(decode_resized(stray, "stray.jpg", 24, 16).pixels == decode_resized(clean, "clean.jpg", 24, 16).pixels);
+  // Data appended after the end-of-image marker (some phones do that).
+  bytes_t trailer = clean;
+  trailer.insert(trailer.end(), 100, std::uint8_t{0xab});
+  CHECK(decode_image(trailer, "trailer.jpg").pixels == decode_image(clean, "clean.jpg").pixels);
+}
+
+TEST_CASE("image: a JPEG error after a harmless warning is still an error", "[image]") {
+  // TurboJPEG 2.1 reports a fatal error that follows a warning as a warning (tjGetErrorCode);
+  // the decoder must not take such a half-decoded image for a good one.
+  const image img = smooth_image(64, 48);
+  const auto progressive = tj_encode(img.pixels, 64, 48, TJPF_RGB, TJSAMP_420, TJFLAG_PROGRESSIVE);
+  CHECK(decode_image(progressive, "progressive.jpg").width == 64);
+  // Stray bytes after APP0 (the warning), and a bad component ID in the second scan header, which
+  // only the full decode reads (the error).
+  bytes_t bad = progressive;
+  const std::size_t after_app0 = 4 + ((std::size_t{bad[4]} << 8) | bad[5]);
+  bad.insert(bad.begin() + static_cast<std::ptrdiff_t>(after_app0), {0x00, 0x12, 0x34});
+  std::vector<std::size_t> scans;
+  for (std::size_t i = 0; i + 1 < bad.size(); ++i)
+    if (bad[i] == 0xff && bad[i + 1] == 0xda) scans.push_back(i);
+  REQUIRE(scans.size() >= 2);
+  bad[scans[1] + 5] = 0x7f;  // the first component selector of the second scan
+  check_invalid_image([&] { decode_image(bad, "bad_scan.jpg"); }, "bad_scan.jpg", "component");
+}
+
 TEST_CASE("image: grayscale and CMYK JPEGs decode to RGB", "[image]") {
   SECTION("grayscale") {
     bytes_t gray(32 * 16);
@@ -335,7 +370,7 @@ TEST_CASE("image: grayscale and CMYK JPEGs decode to RGB", "[image]") {
     bytes_t cmyk;
     for (int i = 0; i < 16 * 16; ++i) {
       const bool left = (i % 16) < 8;
-      const std::array<std::uint8_t, 4> px = left ? std::array<std::uint8_t, 4>{255, 0, 0, 255}      // red
+      const std::array<std::uint8_t, 4> px = left ? std::array<std::uint8_t, 4>{255, 0, 0, 255}       // red
                                                   : std::array<std::uint8_t, 4>{255, 255, 255, 128};  // gray
       cmyk.insert(cmyk.end(), px.begin(), px.end());
     }
@@ -355,13 +390,16 @@ TEST_CASE("image: PNG color types and depths decode to RGB", "[image]") {
     CHECK(pixel(img, 1, 0) == rgb{200, 100, 50});
   }
   SECTION("16-bit RGB is scaled to 8 bits") {
-    png_spec s{1, 2, 16, PNG_COLOR_TYPE_RGB, false, {0x12, 0x34, 0xff, 0xff, 0x00, 0x00, 0x80, 0x00, 0x7f, 0xff, 0x01, 0x00}, {}, {}};
+    png_spec s{
+        1,  2, 16, PNG_COLOR_TYPE_RGB, false, {0x12, 0x34, 0xff, 0xff, 0x00, 0x00, 0x80, 0x00, 0x7f, 0xff, 0x01, 0x00},
+        {}, {}};
     const image img = decode_image(make_png(s), "deep.png");
     CHECK(pixel(img, 0, 0) == rgb{0x12, 0xff, 0x00});
     CHECK(pixel(img, 0, 1) == rgb{0x80, 0x7f, 0x01});
   }
   SECTION("palette, with tRNS ignored") {
-    png_spec s{4, 1, 2, PNG_COLOR_TYPE_PALETTE, false, {0b00011011}, {{1, 2, 3}, {40, 50, 60}, {255, 0, 0}, {7, 8, 9}}, {0}};
+    png_spec s{4,  1, 2, PNG_COLOR_TYPE_PALETTE, false, {0b00011011}, {{1, 2, 3}, {40, 50, 60}, {255, 0, 0}, {7, 8, 9}},
+               {0}};
     const image img = decode_image(make_png(s), "palette.png");
     CHECK(pixel(img, 0, 0) == rgb{1, 2, 3});
     CHECK(pixel(img, 1, 0) == rgb{40, 50, 60});
@@ -376,7 +414,8 @@ TEST_CASE("image: PNG color types and depths decode to RGB", "[image]") {
     CHECK(pixel(g1, 0, 0) == rgb{255, 255, 255});
     CHECK(pixel(g1, 1, 0) == rgb{0, 0, 0});
     CHECK(pixel(g1, 2, 0) == rgb{255, 255, 255});
-    const image ga = decode_image(make_png({2, 1, 8, PNG_COLOR_TYPE_GRAY_ALPHA, false, {90, 0, 180, 255}, {}, {}}), "ga.png");
+    const image ga =
+        decode_image(make_png({2, 1, 8, PNG_COLOR_TYPE_GRAY_ALPHA, false, {90, 0, 180, 255}, {}, {}}), "ga.png");
     CHECK(pixel(ga, 0, 0) == rgb{90, 90, 90});
     CHECK(pixel(ga, 1, 0) == rgb{180, 180, 180});
   }
@@ -390,7 +429,10 @@ TEST_CASE("image: PNG color types and depths decode to RGB", "[image]") {
 }
 
 TEST_CASE("image: broken and unsupported files are invalid_image errors naming the file", "[image]") {
-  const image img = smooth_image(64, 48);
+  // Noisy, so that most of each file is entropy-coded data and the cuts below land inside it.
+  image img = smooth_image(64, 48);
+  std::mt19937 noise(9);
+  for (auto& v : img.pixels) v = static_cast<std::uint8_t>(v / 2 + noise() % 128);
   const auto jpg = jpeg_of(img), png = encode_png(img);
 
   SECTION("truncated JPEG") {
@@ -466,8 +508,8 @@ TEST_CASE("image: broken and unsupported files are invalid_image errors naming t
 
 TEST_CASE("image: the pixel limit is checked from the header", "[image]") {
   SECTION("a PNG header claiming 60000 x 60000") {
-    bytes_t bomb = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                    0, 0, 0xea, 0x60, 0, 0, 0xea, 0x60, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+    bytes_t bomb = {0x89, 'P',  'N',  'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0,
+                    0,    0xea, 0x60, 0,   0,    0xea, 0x60, 8,    2, 0, 0, 0,  0,   0,   0,   0};
     const auto info = read_image_info(bomb, "bomb.png");
     CHECK(info.stored_width == 60000);
     CHECK(info.stored_height == 60000);
@@ -561,14 +603,15 @@ TEST_CASE("image: resize filters", "[image]") {
 TEST_CASE("image: decode_resized matches decode_image + resize", "[image]") {
   const image src = smooth_image(640, 480);
   const auto jpg = jpeg_of(src, 95);
-  for (auto [w, h] : {std::pair{224, 224}, std::pair{97, 31}, std::pair{640, 480}, std::pair{800, 500}, std::pair{600, 7}}) {
+  for (auto [w, h] :
+       {std::pair{224, 224}, std::pair{97, 31}, std::pair{640, 480}, std::pair{800, 500}, std::pair{600, 7}}) {
     INFO(w << "x" << h);
     const image fast = decode_resized(jpg, "smooth.jpg", w, h);
     REQUIRE(fast.width == w);
     REQUIRE(fast.height == h);
     const image slow = resize(decode_image(jpg, "smooth.jpg"), w, h);
-    CHECK(mean_abs_diff(fast, slow) < 1.0);
-    CHECK(max_abs_diff(fast, slow) <= 8);
+    CHECK(mean_abs_diff(fast, slow) < 0.5);
+    CHECK(max_abs_diff(fast, slow) <= 4);
   }
   SECTION("with EXIF rotation") {
     const image stored = smooth_image(480, 640);  // a portrait phone photo stored landscape... or not
@@ -577,8 +620,8 @@ TEST_CASE("image: decode_resized matches decode_image + resize", "[image]") {
     REQUIRE(fast.width == 224);
     REQUIRE(fast.height == 160);
     const image slow = resize(decode_image(rotated, "phone.jpg"), 224, 160);
-    CHECK(mean_abs_diff(fast, slow) < 1.0);
-    CHECK(max_abs_diff(fast, slow) <= 8);
+    CHECK(mean_abs_diff(fast, slow) < 0.5);
+    CHECK(max_abs_diff(fast, slow) <= 4);
   }
   SECTION("PNG") {
     const auto png = encode_png(src);

@@ -17,6 +17,11 @@
 
 namespace tailor::data::detail {
 
+// An id for a problem: only a real one (ids <= 0 were missing or invalid and are reported as such).
+inline std::optional<std::int64_t> known(std::int64_t id) noexcept {
+  return id > 0 ? std::optional<std::int64_t>(id) : std::nullopt;
+}
+
 inline std::string entry_path(std::string_view table, std::size_t index, std::string_view field = {}) {
   return field.empty() ? fmt::format("{}[{}]", table, index) : fmt::format("{}[{}].{}", table, index, field);
 }
@@ -51,14 +56,14 @@ inline void link_tables(coco_dataset& d, problem_list& problems) {
       if (a.image_index == no_index)
         problems.error(entry_path("annotations", i, "image_id"),
                        fmt::format("image_id {} is not the id of any image in the file", a.image_id),
-                       "point the annotation at an existing image, or add that image to \"images\"", {}, a.id);
+                       "point the annotation at an existing image, or add that image to \"images\"", {}, known(a.id));
     }
     if (a.category_id > 0) {
       a.category_index = d.category_ids.find(a.category_id);
       if (a.category_index == no_index)
         problems.error(entry_path("annotations", i, "category_id"),
                        fmt::format("category_id {} is not the id of any category in the file", a.category_id),
-                       "use one of the ids in \"categories\", or add the category", a.image_id, a.id);
+                       "use one of the ids in \"categories\", or add the category", known(a.image_id), known(a.id));
     }
     if (a.image_index != no_index) ++d.image_begin[a.image_index + 1];
   }
@@ -118,11 +123,11 @@ inline void decide_kind(coco_dataset& d, std::optional<dataset_kind> declared, p
     if (detection && !a.has_box())
       problems.error(entry_path("annotations", i), "the annotation has no bbox, but the dataset kind is detection",
                      "add \"bbox\": [x, y, width, height], or use --kind classification / multilabel for a tag file",
-                     a.image_id, a.id);
+                     known(a.image_id), known(a.id));
     if (!detection && a.has_box())
       problems.error(entry_path("annotations", i, "bbox"),
                      fmt::format("the annotation has a bbox, but the dataset kind is {}", to_string(d.kind)),
-                     "use --kind detection for a file of boxes, or remove \"bbox\" from tag annotations", a.image_id, a.id);
+                     "use --kind detection for a file of boxes, or remove \"bbox\" from tag annotations", known(a.image_id), known(a.id));
   }
 
   if (detection) return;
@@ -133,13 +138,15 @@ inline void decide_kind(coco_dataset& d, std::optional<dataset_kind> declared, p
       problems.error(entry_path("images", i),
                      fmt::format("the image has {} tags ({}), but the dataset kind is classification (one tag per image)",
                                  categories.size(), category_names(d, categories)),
-                     "use --kind multilabel if images may carry several tags, or keep one tag per image", d.images[i].id);
-    if (annotations.size() > categories.size())
+                     "use --kind multilabel if images may carry several tags, or keep one tag per image", known(d.images[i].id));
+    std::size_t tags = 0;  // annotations with a known category (the others are errors already)
+    for (auto a : annotations) tags += d.annotations[a].category_index != no_index ? 1 : 0;
+    if (tags > categories.size())
       problems.warning(entry_path("images", i), "the image carries the same tag more than once",
-                       "keep one annotation per tag per image; the duplicates are ignored", d.images[i].id);
+                       "keep one annotation per tag per image; the duplicates are ignored", known(d.images[i].id));
     if (annotations.empty())
       problems.warning(entry_path("images", i), "the image has no tag, so training will not use it",
-                       "tag the image, or remove it from the file", d.images[i].id);
+                       "tag the image, or remove it from the file", known(d.images[i].id));
   }
 }
 
@@ -186,44 +193,45 @@ inline void check_boxes(coco_dataset& d, box_units requested, problem_list& prob
   for (std::size_t i = 0; i < d.annotations.size(); ++i) {
     auto& a = d.annotations[i];
     if (!readable(a)) continue;
-    const auto path = entry_path("annotations", i, "bbox");
-    const coco_image* image = a.image_index == no_index ? nullptr : &d.images[a.image_index];
+    auto path = [i] { return entry_path("annotations", i, "bbox"); };  // formatted only for a problem
+    if (a.image_index == no_index) continue;  // no image to hold the box: reported, and the box stays rejected
+    const coco_image* image = &d.images[a.image_index];
     const bool sized = image != nullptr && image->width > 0 && image->height > 0;
     box b = a.bbox;
     if (normalized) {
       if (!looks_normalized(b)) {
-        problems.error(path, fmt::format("the box [{}, {}, {}, {}] has values outside [0, 1], but the file's boxes are "
+        problems.error(path(), fmt::format("the box [{}, {}, {}, {}] has values outside [0, 1], but the file's boxes are "
                                          "normalized",
                                          b.x, b.y, b.w, b.h),
                        "use one unit for every box of the file; pass --box-units pixels if the boxes are in pixels",
-                       a.image_id, a.id);
+                       known(a.image_id), known(a.id));
         continue;
       }
       if (!sized) continue;  // cannot convert without the image size (reported with the image)
       b = {b.x * image->width, b.y * image->height, b.w * image->width, b.h * image->height};
     } else if (looks_normalized(b) && normalized_looking < boxes && b.w > 0 && b.h > 0) {
-      problems.error(path,
+      problems.error(path(),
                      fmt::format("the box [{}, {}, {}, {}] lies within [0, 1] like a normalized box, but the other "
                                  "boxes of the file are in pixels",
                                  b.x, b.y, b.w, b.h),
-                     "use one unit for every box of the file: convert this box to pixels", a.image_id, a.id);
+                     "use one unit for every box of the file: convert this box to pixels", known(a.image_id), known(a.id));
       continue;
     }
     a.bbox = b;
     if (a.area < 0) a.area = b.w * b.h;
     if (!(b.w > 0 && b.h > 0)) {
-      problems.error(path, fmt::format("the box has width {} and height {}: both must be positive", a.bbox.w, a.bbox.h),
-                     "remove the empty box, or fix its [x, y, width, height]", a.image_id, a.id);
+      problems.error(path(), fmt::format("the box has width {} and height {}: both must be positive", a.bbox.w, a.bbox.h),
+                     "remove the empty box, or fix its [x, y, width, height]", known(a.image_id), known(a.id));
       continue;
     }
     if (sized) {
       const double tol = pixel_tolerance;
       if (b.x < -tol || b.y < -tol || b.x + b.w > image->width + tol || b.y + b.h > image->height + tol) {
-        problems.error(path,
+        problems.error(path(),
                        fmt::format("the box [{:.6g}, {:.6g}, {:.6g}, {:.6g}] (pixels) reaches outside the {}x{} image",
                                    b.x, b.y, b.w, b.h, image->width, image->height),
                        "clip the box to the image: 0 <= x, x + width <= image width, 0 <= y, y + height <= image height",
-                       a.image_id, a.id);
+                       known(a.image_id), known(a.id));
         continue;
       }
     }
@@ -244,9 +252,21 @@ inline void check_categories_and_images(coco_dataset& d, problem_list& problems)
                        "give each category its own name, or merge the two categories, so that results can be told apart");
   }
 
+  // The distinct categories of each image, as distinct_categories() finds them, but read from a
+  // compact copy of the category indices (visiting the annotation records in image order costs a
+  // cache miss each) into one reused vector.
+  std::vector<std::uint32_t> category_of(d.annotations.size());
+  for (std::size_t a = 0; a < d.annotations.size(); ++a) category_of[a] = d.annotations[a].category_index;
   std::vector<std::size_t> images_per_category(d.categories.size(), 0);
-  for (std::size_t i = 0; i < d.images.size(); ++i)
-    for (auto c : distinct_categories(d, i)) ++images_per_category[c];
+  std::vector<std::uint32_t> categories;
+  for (std::size_t i = 0; i < d.images.size(); ++i) {
+    categories.clear();
+    for (auto a : d.annotations_of(i))
+      if (category_of[a] != no_index) categories.push_back(category_of[a]);
+    std::sort(categories.begin(), categories.end());
+    categories.erase(std::unique(categories.begin(), categories.end()), categories.end());
+    for (auto c : categories) ++images_per_category[c];
+  }
   for (std::size_t c = 0; c < d.categories.size(); ++c) {
     if (d.categories[c].id <= 0) continue;
     auto n = images_per_category[c];
@@ -265,7 +285,7 @@ inline void check_categories_and_images(coco_dataset& d, problem_list& problems)
     auto& image = d.images[i];
     if (image.file_name.empty() && image.url.empty()) {
       problems.error(entry_path("images", i), "the image has no file_name and no absolute_url / coco_url",
-                     "add \"file_name\": the image's path relative to the images folder", image.id);
+                     "add \"file_name\": the image's path relative to the images folder", known(image.id));
       continue;
     }
     if (image.file_name.empty()) continue;
@@ -273,7 +293,7 @@ inline void check_categories_and_images(coco_dataset& d, problem_list& problems)
     if (!inserted)
       problems.error(entry_path("images", i, "file_name"),
                      fmt::format("the file name '{}' is used by images[{}] too", image.file_name, it->second),
-                     "list each image file once", image.id);
+                     "list each image file once", known(image.id));
   }
 }
 

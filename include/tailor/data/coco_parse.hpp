@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/std.h>
@@ -82,6 +83,45 @@ class coco_reader {
   coco_dataset& out_;
   od::parser parser_;
   od::document doc_;
+
+  // Problems of the entry being read wait here until the entry is finished, so that they carry
+  // its ids even when "id" comes after the bad field (pycocotools writes "id" last).
+  bool in_entry_ = false;
+  std::vector<problem> entry_problems_;
+
+  void report_error(std::string where, std::string message, std::string fix, std::optional<std::int64_t> image_id = {},
+                    std::optional<std::int64_t> annotation_id = {}) {
+    if (image_id && *image_id <= 0) image_id.reset();  // not read yet, or invalid: the scope stamps the real one
+    if (annotation_id && *annotation_id <= 0) annotation_id.reset();
+    problem p{severity::error, std::move(where), image_id, annotation_id, std::move(message), std::move(fix)};
+    if (in_entry_) entry_problems_.push_back(std::move(p));
+    else problems_.add(std::move(p));
+  }
+
+  // Marks the reading of one table entry; on leaving, stamps the entry's final ids on its problems.
+  class entry_scope {
+   public:
+    entry_scope(coco_reader& reader, const std::int64_t* image_id, const std::int64_t* annotation_id)
+        : reader_(reader), image_id_(image_id), annotation_id_(annotation_id) {
+      reader_.in_entry_ = true;
+    }
+    ~entry_scope() {
+      reader_.in_entry_ = false;
+      for (auto& p : reader_.entry_problems_) {
+        if (!p.image_id && image_id_ && *image_id_ > 0) p.image_id = *image_id_;
+        if (!p.annotation_id && annotation_id_ && *annotation_id_ > 0) p.annotation_id = *annotation_id_;
+        reader_.problems_.add(std::move(p));
+      }
+      reader_.entry_problems_.clear();
+    }
+    entry_scope(const entry_scope&) = delete;
+    entry_scope& operator=(const entry_scope&) = delete;
+
+   private:
+    coco_reader& reader_;
+    const std::int64_t* image_id_;
+    const std::int64_t* annotation_id_;
+  };
   bool iterating_ = false;  // doc_ is valid (iterate succeeded)
 
   // Line and column (1-based) of a byte offset, for messages about broken JSON.
@@ -98,6 +138,34 @@ class coco_reader {
     return fmt::format("line {}, column {}", line, column);
   }
 
+  // The offset of the first non-blank byte after a complete top-level object or array, if any.
+  std::optional<std::size_t> content_after_top_level() const {
+    const char* p = json_.data();
+    const std::size_t n = json_.size();
+    auto blank = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+    std::size_t i = 0;
+    while (i < n && blank(p[i])) ++i;
+    if (i == n || (p[i] != '{' && p[i] != '[')) return std::nullopt;
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (; i < n; ++i) {
+      char c = p[i];
+      if (in_string) {
+        if (c == '\\') ++i;
+        else if (c == '"') in_string = false;
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        for (++i; i < n && blank(p[i]); ++i) {
+        }
+        return i < n ? std::optional<std::size_t>(i) : std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
   [[noreturn]] void syntax_failure(simdjson::error_code code, const json_where& context) {
     std::string at = " at the end of the file";
     const char* location = nullptr;
@@ -110,13 +178,19 @@ class coco_reader {
       case simdjson::EMPTY: what = "the file is empty"; break;
       case simdjson::UTF8_ERROR: what = "the file is not valid UTF-8 text"; break;
       case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
+        // simdjson says "incomplete" both for a truncated file and for one with stray content after
+        // a complete top-level value ("{...} xyz"): tell the two apart for the user.
+        if (auto stray = content_after_top_level()) {
+          what = fmt::format("unexpected content after the top-level object at {} (byte {})", position_of(*stray), *stray);
+          break;
+        }
         what = "the JSON is incomplete: an object or array is never closed (is the file truncated?)";
         break;
       case simdjson::TRAILING_CONTENT: what = fmt::format("unexpected content after the top-level object{}", at); break;
       default: what = fmt::format("the file is not valid JSON{}: {}", at, simdjson::error_message(code)); break;
     }
     if (!context.str().empty() && code != simdjson::EMPTY) what += fmt::format(" (while reading {})", context.str());
-    problems_.error(std::string(source_), what,
+    report_error(std::string(source_), what,
                     "make sure the file is a complete COCO JSON document: re-export it, or check it with a JSON "
                     "validator (python3 -m json.tool FILE)");
     throw json_syntax_failure{};
@@ -147,16 +221,22 @@ class coco_reader {
           std::abs(d) < 9.0e15) {
         return static_cast<std::int64_t>(d);  // 3.0 is an integer written as a float: accept it
       }
-      problems_.error(path.str(), fmt::format("{} must be an integer, got {}", what, token),
+      report_error(path.str(), fmt::format("{} must be an integer, got {}", what, token),
                       fmt::format("write {} as a whole number", what), image_id, annotation_id);
       return std::nullopt;
     }
     std::string shown;
     if (t == od::json_type::string) {
       std::string_view s;
-      if (v.get_string().get(s) == simdjson::SUCCESS) shown = fmt::format(" (\"{}\")", s.substr(0, 40));
+      if (v.get_string().get(s) == simdjson::SUCCESS) {
+        auto start = s.substr(0, 40);
+        // Cut at a character boundary: half a UTF-8 character would make the message invalid text.
+        while (start.size() < s.size() && !start.empty() && (static_cast<unsigned char>(s[start.size()]) & 0xc0) == 0x80)
+          start.remove_suffix(1);
+        shown = fmt::format(" (\"{}\")", start);
+      }
     }
-    problems_.error(path.str(), fmt::format("{} must be an integer, got {}{}", what, json_type_name(t), shown),
+    report_error(path.str(), fmt::format("{} must be an integer, got {}{}", what, json_type_name(t), shown),
                     fmt::format("write {} as a JSON number without quotes", what), image_id, annotation_id);
     return std::nullopt;
   }
@@ -167,7 +247,7 @@ class coco_reader {
     auto i = read_integer(v, path, what, image_id, annotation_id);
     if (!i) return 0;
     if (*i <= 0) {
-      problems_.error(path.str(), fmt::format("{} must be a positive integer, got {}", what, *i),
+      report_error(path.str(), fmt::format("{} must be a positive integer, got {}", what, *i),
                       "number ids from 1 upwards", image_id, annotation_id);
       return 0;
     }
@@ -180,16 +260,29 @@ class coco_reader {
     if (t == od::json_type::string) {
       std::string_view s;
       if (auto e = v.get_string().get(s); e != simdjson::SUCCESS) {
-        problems_.error(path.str(), fmt::format("{} is not a valid string: {}", what, simdjson::error_message(e)),
+        report_error(path.str(), fmt::format("{} is not a valid string: {}", what, simdjson::error_message(e)),
                         "fix the escape sequences in this string", image_id);
         return std::nullopt;
       }
       return std::string(s);
     }
     if (t == od::json_type::null) return std::nullopt;  // null reads as absent
-    problems_.error(path.str(), fmt::format("{} must be a string, got {}", what, json_type_name(t)),
+    report_error(path.str(), fmt::format("{} must be a string, got {}", what, json_type_name(t)),
                     fmt::format("write {} as a JSON string", what), image_id);
     return std::nullopt;
+  }
+
+  bool whole_file_is_scalar(od::json_type t) {
+    bool flag = false;
+    double number = 0;
+    std::string_view text;
+    switch (t) {
+      case od::json_type::boolean: return doc_.get_bool().get(flag) == simdjson::SUCCESS;
+      case od::json_type::null: return doc_.is_null().get(flag) == simdjson::SUCCESS && flag;
+      case od::json_type::number: return doc_.get_double().get(number) == simdjson::SUCCESS;
+      case od::json_type::string: return doc_.get_string().get(text) == simdjson::SUCCESS;
+      default: return true;
+    }
   }
 
   void read_document() {
@@ -202,7 +295,10 @@ class coco_reader {
     od::json_type root_type;
     if (auto e = doc_.type().get(root_type); e != simdjson::SUCCESS) syntax_failure(e, {{}, 0, "the top level"});
     if (root_type != od::json_type::object) {
-      problems_.error(std::string(source_),
+      // Text starting with t, f, n, a digit or a quote is not a boolean, null, number or string
+      // unless the whole file is that one value: "this is not json" is reported as not JSON.
+      if (root_type != od::json_type::array && !whole_file_is_scalar(root_type)) syntax_failure(simdjson::TAPE_ERROR, {});
+      report_error(std::string(source_),
                       fmt::format("the top level of the file is {}, not an object", json_type_name(root_type)),
                       "a COCO file is one JSON object with \"images\", \"categories\" and \"annotations\" arrays");
       throw json_syntax_failure{};
@@ -219,7 +315,7 @@ class coco_reader {
                                           : nullptr;
       if (seen == nullptr) continue;  // info, licenses, anything else: skipped unread
       if (*seen) {
-        problems_.error(std::string(key), fmt::format("the key \"{}\" appears twice at the top level", key),
+        report_error(std::string(key), fmt::format("the key \"{}\" appears twice at the top level", key),
                         "merge the two lists into one");
         continue;
       }
@@ -227,7 +323,7 @@ class coco_reader {
       const json_where table_where{{}, 0, key};
       auto t = type_of(value, table_where);
       if (t != od::json_type::array) {
-        problems_.error(std::string(key), fmt::format("\"{}\" must be an array, got {}", key, json_type_name(t)),
+        report_error(std::string(key), fmt::format("\"{}\" must be an array, got {}", key, json_type_name(t)),
                         fmt::format("make \"{}\" a JSON array of objects", key));
         continue;
       }
@@ -243,7 +339,7 @@ class coco_reader {
       syntax_failure(simdjson::TRAILING_CONTENT, {});
     auto missing = [&](bool seen, std::string_view key, std::string_view fix) {
       if (!seen)
-        problems_.error(std::string(source_), fmt::format("the \"{}\" table is missing", key), std::string(fix));
+        report_error(std::string(source_), fmt::format("the \"{}\" table is missing", key), std::string(fix));
     };
     missing(seen_images, "images", "add an \"images\" array with one entry per image: id, file_name, width, height");
     missing(seen_categories, "categories", "add a \"categories\" array with one entry per tag: id, name");
@@ -255,7 +351,7 @@ class coco_reader {
     auto t = type_of(element, at);
     ok = t == od::json_type::object;
     if (!ok) {
-      problems_.error(at.str(), fmt::format("each entry of \"{}\" must be an object, got {}", at.table, json_type_name(t)),
+      report_error(at.str(), fmt::format("each entry of \"{}\" must be an object, got {}", at.table, json_type_name(t)),
                       "write each entry as a JSON object {...}");
       return {};
     }
@@ -271,6 +367,7 @@ class coco_reader {
       od::object object = entry_object(element, at, ok);
       coco_image& image = out_.images.emplace_back();
       if (!ok) continue;
+      entry_scope scope(*this, &image.id, nullptr);
       bool has_id = false, has_width = false, has_height = false;
       for (auto field_result : object) {
         od::field field = must(std::move(field_result), at);
@@ -292,7 +389,7 @@ class coco_reader {
           auto what = is_width ? "width" : "height";
           if (auto i = read_integer(v, at(what), is_width ? "the image width" : "the image height", image.id)) {
             if (*i < 10 || *i > 10240) {
-              problems_.error(at(what).str(), fmt::format("the image {} is {}, outside the supported range [10, 10240]", what, *i),
+              report_error(at(what).str(), fmt::format("the image {} is {}, outside the supported range [10, 10240]", what, *i),
                               "resize the image to between 10 and 10240 pixels per side, or remove it", image.id);
             } else {
               (is_width ? image.width : image.height) = static_cast<int>(*i);
@@ -301,11 +398,11 @@ class coco_reader {
         }
       }
       if (!has_id)
-        problems_.error(at("id").str(), "the image has no id", "give every image a unique positive integer \"id\"");
+        report_error(at("id").str(), "the image has no id", "give every image a unique positive integer \"id\"");
       if (require_sizes_ && !has_width)
-        problems_.error(at("width").str(), "the image has no width", "add \"width\": the image width in pixels", image.id);
+        report_error(at("width").str(), "the image has no width", "add \"width\": the image width in pixels", image.id);
       if (require_sizes_ && !has_height)
-        problems_.error(at("height").str(), "the image has no height", "add \"height\": the image height in pixels", image.id);
+        report_error(at("height").str(), "the image has no height", "add \"height\": the image height in pixels", image.id);
     }
   }
 
@@ -333,9 +430,9 @@ class coco_reader {
           if (auto s = read_string(v, at("supercategory"), "supercategory")) category.supercategory = std::move(*s);
         }
       }
-      if (!has_id) problems_.error(at("id").str(), "the category has no id", "give every category a unique positive integer \"id\"");
+      if (!has_id) report_error(at("id").str(), "the category has no id", "give every category a unique positive integer \"id\"");
       if (!has_name || category.name.empty())
-        problems_.error(at("name").str(), "the category has no name", "give every category a non-empty \"name\": the tag users will see");
+        report_error(at("name").str(), "the category has no name", "give every category a non-empty \"name\": the tag users will see");
     }
   }
 
@@ -343,7 +440,7 @@ class coco_reader {
     auto t = type_of(v, at("bbox"));
     if (t == od::json_type::null) return;  // "bbox": null is the same as no box
     if (t != od::json_type::array) {
-      problems_.error(at("bbox").str(), fmt::format("bbox must be an array of 4 numbers [x, y, width, height], got {}", json_type_name(t)),
+      report_error(at("bbox").str(), fmt::format("bbox must be an array of 4 numbers [x, y, width, height], got {}", json_type_name(t)),
                       "write the box as [x, y, width, height]", a.image_id, a.id);
       a.box_state = box_status::unreadable;  // a box was meant: keeps the kind inference honest
       return;
@@ -364,7 +461,7 @@ class coco_reader {
       ++count;
     }
     if (count != 4 || !all_numbers) {
-      problems_.error(at("bbox").str(),
+      report_error(at("bbox").str(),
                       count != 4 ? fmt::format("bbox has {} values, not 4", count)
                                  : std::string("bbox values must be finite numbers"),
                       "write the box as [x, y, width, height] with 4 numbers", a.image_id, a.id);
@@ -384,6 +481,7 @@ class coco_reader {
       od::object object = entry_object(element, at, ok);
       coco_annotation& a = out_.annotations.emplace_back();
       if (!ok) continue;
+      entry_scope scope(*this, &a.image_id, &a.id);
       bool has_id = false, has_image = false, has_category = false, has_area = false;
       for (auto field_result : object) {
         od::field field = must(std::move(field_result), at);
@@ -409,7 +507,7 @@ class coco_reader {
           } else if (t == od::json_type::number && v.get_int64().get(i) == simdjson::SUCCESS && (i == 0 || i == 1)) {
             a.iscrowd = i == 1;
           } else {
-            problems_.error(at("iscrowd").str(), "iscrowd must be 0 or 1", "write \"iscrowd\": 0 (or 1 for a crowd region)",
+            report_error(at("iscrowd").str(), "iscrowd must be 0 or 1", "write \"iscrowd\": 0 (or 1 for a crowd region)",
                             a.image_id, a.id);
           }
         } else if (key == "area") {
@@ -419,17 +517,17 @@ class coco_reader {
             a.area = d;
             has_area = true;
           } else {
-            problems_.error(at("area").str(), "area must be a non-negative number", "write the area in square pixels, or leave it out",
+            report_error(at("area").str(), "area must be a non-negative number", "write the area in square pixels, or leave it out",
                             a.image_id, a.id);
           }
         }
       }
-      if (!has_id) problems_.error(at("id").str(), "the annotation has no id", "give every annotation a unique positive integer \"id\"");
+      if (!has_id) report_error(at("id").str(), "the annotation has no id", "give every annotation a unique positive integer \"id\"");
       if (!has_image)
-        problems_.error(at("image_id").str(), "the annotation has no image_id", "add \"image_id\": the id of the image it belongs to",
+        report_error(at("image_id").str(), "the annotation has no image_id", "add \"image_id\": the id of the image it belongs to",
                         {}, a.id);
       if (!has_category)
-        problems_.error(at("category_id").str(), "the annotation has no category_id",
+        report_error(at("category_id").str(), "the annotation has no category_id",
                         "add \"category_id\": the id of its category", a.image_id, a.id);
       if (!has_area) a.area = -1;  // filled in from the box once units are known
     }

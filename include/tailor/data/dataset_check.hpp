@@ -47,7 +47,7 @@ inline std::optional<std::filesystem::path> folder_holding(const local_directory
 inline void check_one_image(const coco_image& image, std::size_t index, const local_directory& container,
                             const image_check_options& options, std::vector<problem>& out) {
   auto report = [&](severity level, std::string message, std::string fix) {
-    out.push_back({level, entry_path("images", index, image.file_name.empty() ? "absolute_url" : "file_name"), image.id,
+    out.push_back({level, entry_path("images", index, image.file_name.empty() ? "absolute_url" : "file_name"), known(image.id),
                    std::nullopt, std::move(message), std::move(fix)});
   };
   if (image.file_name.empty() && image.url.empty()) return;  // reported with the association file
@@ -118,7 +118,7 @@ inline void check_image_files(const coco_dataset& dataset, const local_directory
       try {
         detail::check_one_image(dataset.images[i], i, container, options, found[i]);
       } catch (const std::exception& e) {  // e.g. bad_alloc on a hostile file: report, never crash
-        found[i].push_back({severity::error, detail::entry_path("images", i), dataset.images[i].id, std::nullopt,
+        found[i].push_back({severity::error, detail::entry_path("images", i), detail::known(dataset.images[i].id), std::nullopt,
                             fmt::format("the image could not be checked: {}", e.what()), "check the file"});
       }
     }

@@ -3,6 +3,7 @@
 //
 // Kept deliberately plain (no strides, no channel count, no views) so that decode, resize and the
 // tensor conversion can all run raw pointer loops over one contiguous buffer.
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -40,8 +41,7 @@ struct image {
   // Requires w > 0 and h > 0 (throws error{invalid_argument} otherwise); pixels start black.
   image(int w, int h) : width(w), height(h) {
     if (w <= 0 || h <= 0)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("an image must be at least 1x1 pixels, not {}x{}", w, h));
+      throw error(failure_code::invalid_argument, fmt::format("an image must be at least 1x1 pixels, not {}x{}", w, h));
     const auto n = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
     if (n > std::numeric_limits<std::size_t>::max() / 3)
       throw error(failure_code::invalid_argument, fmt::format("an image of {}x{} pixels is too large", w, h));
@@ -50,9 +50,7 @@ struct image {
 
   // Start of row y (0 <= y < height); unchecked, as it sits in inner loops.
   std::uint8_t* row(int y) noexcept { return pixels.data() + static_cast<std::size_t>(y) * row_bytes(); }
-  const std::uint8_t* row(int y) const noexcept {
-    return pixels.data() + static_cast<std::size_t>(y) * row_bytes();
-  }
+  const std::uint8_t* row(int y) const noexcept { return pixels.data() + static_cast<std::size_t>(y) * row_bytes(); }
 
   std::size_t row_bytes() const noexcept { return static_cast<std::size_t>(width) * 3; }
   bool empty() const noexcept { return pixels.empty(); }

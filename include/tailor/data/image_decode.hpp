@@ -51,7 +51,8 @@ struct decode_options {
 namespace detail {
 
 inline void check_pixel_limit(const image_info& info, std::string_view name, const decode_options& options) {
-  const std::uint64_t pixels = static_cast<std::uint64_t>(info.stored_width) * static_cast<std::uint64_t>(info.stored_height);
+  const std::uint64_t pixels =
+      static_cast<std::uint64_t>(info.stored_width) * static_cast<std::uint64_t>(info.stored_height);
   if (pixels > options.max_pixels)
     throw_invalid_image(name,
                         fmt::format("{}x{} is {} pixels, more than the limit of {} (decode_options::max_pixels) that "
@@ -63,26 +64,32 @@ inline void check_pixel_limit(const image_info& info, std::string_view name, con
 // ---- JPEG ------------------------------------------------------------------------------------
 
 // One TurboJPEG decompressor per thread: creating one costs allocations that would otherwise be
-// paid per image. Handles stay usable after a failed decode.
-inline tjhandle jpeg_decompressor() {
-  struct holder {
-    tjhandle handle = nullptr;
-    ~holder() {
-      if (handle) tjDestroy(handle);
-    }
-  };
-  thread_local holder h;
-  if (!h.handle) h.handle = tjInitDecompress();
-  if (!h.handle)
-    throw error(failure_code::unknown, fmt::format("cannot initialize the TurboJPEG decompressor: {}",
-                                                   tjGetErrorStr2(nullptr)));
-  return h.handle;
-}
+// paid per image.
+struct jpeg_decompressor {
+  tjhandle handle = nullptr;
+  ~jpeg_decompressor() { reset(); }
+  // libjpeg-turbo 2.1's tjDecompressHeader3 leaves the handle mid-header after an error, and the
+  // next image then fails with nonsense ("Unsupported marker type"): after any failure the
+  // handle is thrown away and a fresh one is made for the next image.
+  void reset() noexcept {
+    if (handle) tjDestroy(handle);
+    handle = nullptr;
+  }
+  static jpeg_decompressor& for_this_thread() {
+    thread_local jpeg_decompressor d;
+    if (!d.handle) d.handle = tjInitDecompress();
+    if (!d.handle)
+      throw error(failure_code::unknown,
+                  fmt::format("cannot initialize the TurboJPEG decompressor: {}", tjGetErrorStr2(nullptr)));
+    return d;
+  }
+};
 
 // Facts about a JPEG's segments that TurboJPEG does not report.
 struct jpeg_layout {
-  bool adobe_app14 = false;    // an Adobe APP14 segment: CMYK data is stored inverted
-  std::size_t first_scan = 0;  // offset just past the first SOS header; 0 when none was found
+  bool adobe_app14 = false;       // an Adobe APP14 segment: CMYK data is stored inverted
+  std::size_t first_scan = 0;     // offset just past the first SOS header; 0 when none was found
+  bool ends_before_scan = false;  // the data runs out before the first SOS: truncated
 };
 
 inline jpeg_layout scan_jpeg_layout(std::span<const std::uint8_t> b) noexcept {
@@ -92,15 +99,26 @@ inline jpeg_layout scan_jpeg_layout(std::span<const std::uint8_t> b) noexcept {
   for (;;) {
     while (pos < n && b[pos] != 0xff) ++pos;
     while (pos < n && b[pos] == 0xff) ++pos;
-    if (pos >= n) return out;
+    if (pos >= n) {
+      out.ends_before_scan = true;
+      return out;
+    }
     const std::uint8_t m = b[pos++];
     if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) continue;
-    if (m == 0xd9 || pos + 2 > n) return out;
+    if (m == 0xd9) return out;
+    if (pos + 2 > n) {
+      out.ends_before_scan = true;
+      return out;
+    }
     const std::size_t length = load_be16(&b[pos]);
     if (length < 2) return out;
-    if (m == 0xee && length >= 7 && pos + 7 <= n && std::memcmp(&b[pos + 2], "Adobe", 5) == 0) out.adobe_app14 = true;
+    if (pos + length > n) {
+      out.ends_before_scan = true;
+      return out;
+    }
+    if (m == 0xee && length >= 7 && std::memcmp(&b[pos + 2], "Adobe", 5) == 0) out.adobe_app14 = true;
     if (m == 0xda) {
-      out.first_scan = std::min(n, pos + length);
+      out.first_scan = pos + length;
       return out;
     }
     pos += length;
@@ -125,8 +143,10 @@ inline bool jpeg_has_eoi(std::span<const std::uint8_t> b, std::size_t from) noex
 }
 
 [[noreturn]] inline void throw_truncated_jpeg(std::string_view name) {
-  throw_invalid_image(name, "the JPEG data ends early (no end-of-image marker): the file is truncated",
-                      "re-copy or re-download the image, or remove it from the dataset");
+  throw_invalid_image(
+      name,
+      "the JPEG data ends early (its end-of-image marker or part of the image data is missing): the file is truncated",
+      "re-copy or re-download the image, or remove it from the dataset");
 }
 
 inline bool contains_nocase(std::string_view text, std::string_view what) noexcept {
@@ -134,6 +154,16 @@ inline bool contains_nocase(std::string_view text, std::string_view what) noexce
     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
   });
   return it != text.end();
+}
+
+// libjpeg warnings after which the whole image has been decoded as intended (stray bytes between
+// segments, an unknown JFIF version, odd APP markers). TurboJPEG keeps the first warning's text.
+inline bool is_benign_jpeg_warning(std::string_view message) noexcept {
+  for (std::string_view benign :
+       {"extraneous bytes before marker", "unknown JFIF revision", "Unknown Adobe color transform", "bad ICC marker",
+        "Invalid SOS parameters for sequential JPEG"})
+    if (contains_nocase(message, benign)) return true;
+  return false;
 }
 
 // CMYK (4 bytes per pixel) to RGB (3 bytes per pixel).
@@ -150,28 +180,46 @@ inline void cmyk_to_rgb(const std::uint8_t* src, std::uint8_t* dst, std::size_t 
   }
 }
 
-// Decodes a JPEG at scaling factor `scale` (TurboJPEG DCT-domain scaling; {1, 1} for full size),
-// without applying EXIF orientation. The pixel limit has been checked by the caller.
-inline image decode_jpeg(std::span<const std::uint8_t> bytes, std::string_view name, const image_info& info,
-                         tjscalingfactor scale) {
+// Makes `img` a w x h image, reusing its buffer when it is large enough (contents unspecified).
+inline void reshape(image& img, int w, int h) {
+  img.width = w;
+  img.height = h;
+  img.pixels.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
+}
+
+// Decodes a JPEG into `out` at scaling factor `scale` (TurboJPEG DCT-domain scaling; {1, 1} for
+// full size), without applying EXIF orientation. The pixel limit has been checked by the caller.
+inline void decode_jpeg(std::span<const std::uint8_t> bytes, std::string_view name, const image_info& info,
+                        tjscalingfactor scale, image& out) {
   const std::string_view fix = "the file is corrupt: re-export it or remove it from the dataset";
   const jpeg_layout layout = scan_jpeg_layout(bytes);
   // Checked before decoding: a truncated file is refused without spending a decode on it.
-  if (layout.first_scan != 0 && !jpeg_has_eoi(bytes, layout.first_scan)) throw_truncated_jpeg(name);
+  if (layout.ends_before_scan || (layout.first_scan != 0 && !jpeg_has_eoi(bytes, layout.first_scan)))
+    throw_truncated_jpeg(name);
 
-  tjhandle tj = jpeg_decompressor();
+  jpeg_decompressor& decompressor = jpeg_decompressor::for_this_thread();
+  tjhandle tj = decompressor.handle;
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), &width, &height, &subsamp,
-                          &colorspace) != 0)
-    throw_invalid_image(name, fmt::format("cannot read the JPEG header ({})", tjGetErrorStr2(tj)), fix);
+                          &colorspace) != 0) {
+    // A benign warning here ("N extraneous bytes before marker", common in real photos) still
+    // yields the header (see the comment on tjDecompress2 below for why the message decides).
+    const std::string message = tjGetErrorStr2(tj);
+    const bool fatal = width <= 0 || height <= 0 || !is_benign_jpeg_warning(message);
+    decompressor.reset();
+    if (fatal) throw_invalid_image(name, fmt::format("cannot read the JPEG header ({})", message), fix);
+    tj = jpeg_decompressor::for_this_thread().handle;
+  }
   // The pixel limit was checked on our own reading of the header; libjpeg must agree with it.
   if (width != info.stored_width || height != info.stored_height)
-    throw_invalid_image(name, fmt::format("garbled JPEG header (frame size {}x{}, then {}x{})", info.stored_width,
-                                          info.stored_height, width, height), fix);
+    throw_invalid_image(name,
+                        fmt::format("garbled JPEG header (frame size {}x{}, then {}x{})", info.stored_width,
+                                    info.stored_height, width, height),
+                        fix);
   const int out_w = TJSCALED(width, scale), out_h = TJSCALED(height, scale);
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
 
-  image out(out_w, out_h);
+  reshape(out, out_w, out_h);
   std::vector<std::uint8_t> cmyk_pixels;
   if (cmyk) cmyk_pixels.resize(static_cast<std::size_t>(out_w) * static_cast<std::size_t>(out_h) * 4);
   unsigned char* dst = cmyk ? cmyk_pixels.data() : out.pixels.data();
@@ -179,17 +227,18 @@ inline image decode_jpeg(std::span<const std::uint8_t> bytes, std::string_view n
   const int rc = tjDecompress2(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), dst, out_w, 0, out_h,
                                cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_LIMITSCANS);
   if (rc != 0) {
+    // What failed is decided from the message, not tjGetErrorCode: in TurboJPEG 2.1 a fatal error
+    // that follows a warning is reported as a warning. Running out of data ("Premature end of JPEG
+    // file", "premature end of data segment") is only a warning to libjpeg-turbo, which pads the
+    // image with gray; a truncated training image is corrupt, so that is an error, as is every
+    // other problem except the benign warnings below.
     const std::string message = tjGetErrorStr2(tj);
-    if (tjGetErrorCode(tj) == TJERR_FATAL)
-      throw_invalid_image(name, fmt::format("cannot decode the JPEG data ({})", message), fix);
-    // Warnings: libjpeg-turbo 2.1 reports running out of data ("Premature end of JPEG file",
-    // "premature end of data segment") as a warning and pads the image with gray; a truncated
-    // training image is corrupt, so that is an error. Other warnings (stray bytes between
-    // segments, odd APP markers) leave a fully decoded image and are accepted.
+    decompressor.reset();
     if (contains_nocase(message, "premature end")) throw_truncated_jpeg(name);
+    if (!is_benign_jpeg_warning(message))
+      throw_invalid_image(name, fmt::format("cannot decode the JPEG data ({})", message), fix);
   }
   if (cmyk) cmyk_to_rgb(cmyk_pixels.data(), out.pixels.data(), cmyk_pixels.size() / 4, layout.adobe_app14);
-  return out;
 }
 
 // The DCT scaling factor (<= 1) giving the smallest size still >= target_w x target_h, so the
@@ -254,7 +303,8 @@ inline bool run_png_decode(png_job* job) {
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (depth == 16) png_set_scale_16(png);
-  if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  // Unconditional: palette and gray expansion also turn a tRNS chunk into an alpha channel.
+  png_set_strip_alpha(png);
   if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
@@ -265,8 +315,8 @@ inline bool run_png_decode(png_job* job) {
   return true;
 }
 
-inline image decode_png(std::span<const std::uint8_t> bytes, std::string_view name, const image_info& info) {
-  image out(info.stored_width, info.stored_height);
+inline void decode_png(std::span<const std::uint8_t> bytes, std::string_view name, const image_info& info, image& out) {
+  reshape(out, info.stored_width, info.stored_height);
   std::vector<png_bytep> rows(static_cast<std::size_t>(out.height));
   for (int y = 0; y < out.height; ++y) rows[static_cast<std::size_t>(y)] = out.row(y);
 
@@ -292,24 +342,28 @@ inline image decode_png(std::span<const std::uint8_t> bytes, std::string_view na
     throw_invalid_image(name, fmt::format("cannot decode the PNG data ({})", job.message),
                         "the file is corrupt: re-export it or remove it from the dataset");
   }
-  return out;
 }
 
 // Decodes at (roughly) stored size, without orientation: full size for PNG, the given DCT scale
 // for JPEG.
-inline image decode_stored(std::span<const std::uint8_t> bytes, std::string_view name, const image_info& info,
-                           tjscalingfactor scale) {
-  return info.format == image_format::jpeg ? decode_jpeg(bytes, name, info, scale) : decode_png(bytes, name, info);
+inline void decode_stored(std::span<const std::uint8_t> bytes, std::string_view name, const image_info& info,
+                          tjscalingfactor scale, image& out) {
+  if (info.format == image_format::jpeg)
+    decode_jpeg(bytes, name, info, scale, out);
+  else
+    decode_png(bytes, name, info, out);
 }
 
 }  // namespace detail
 
 // Decodes a JPEG or PNG file held in memory to upright RGB. `name` is used in error messages.
 // Throws error{invalid_image} (see the top of this header).
-inline image decode_image(std::span<const std::uint8_t> bytes, std::string_view name, const decode_options& options = {}) {
+inline image decode_image(std::span<const std::uint8_t> bytes, std::string_view name,
+                          const decode_options& options = {}) {
   const image_info info = read_image_info(bytes, name);
   detail::check_pixel_limit(info, name, options);
-  image img = detail::decode_stored(bytes, name, info, tjscalingfactor{1, 1});
+  image img;
+  detail::decode_stored(bytes, name, info, tjscalingfactor{1, 1}, img);
   if (options.apply_exif_orientation && info.orientation != 1) img = apply_orientation(img, info.orientation);
   return img;
 }
@@ -339,8 +393,17 @@ inline image decode_resized(std::span<const std::uint8_t> bytes, std::string_vie
   tjscalingfactor scale{1, 1};
   if (info.format == image_format::jpeg)
     scale = detail::choose_jpeg_scale(info.stored_width, info.stored_height, stored_w, stored_h);
-  image img = detail::decode_stored(bytes, name, info, scale);
-  if (img.width != stored_w || img.height != stored_h) img = resize(img, stored_w, stored_h);
+  // The intermediate decode goes to a per-thread buffer: no allocation, zeroing or fresh pages
+  // per image. Buffers grown by an unusually large image are released afterwards.
+  thread_local image scratch;
+  struct release_if_large {
+    image& img;
+    ~release_if_large() {
+      if (img.pixels.capacity() > (std::size_t{16} << 20)) img = image{};
+    }
+  } guard{scratch};
+  detail::decode_stored(bytes, name, info, scale, scratch);
+  image img = scratch.width == stored_w && scratch.height == stored_h ? scratch : resize(scratch, stored_w, stored_h);
   if (orientation != 1) img = apply_orientation(img, orientation);
   return img;
 }

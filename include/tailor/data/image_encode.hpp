@@ -30,6 +30,7 @@ namespace tailor::data {
 
 namespace detail {
 
+// Refuses images whose buffer does not match their size, before a codec reads past it.
 inline void check_encodable(const image& img) {
   if (img.empty() || img.pixels.size() != img.row_bytes() * static_cast<std::size_t>(img.height))
     throw error(failure_code::invalid_argument,
@@ -47,8 +48,8 @@ inline tjhandle jpeg_compressor() {
   thread_local holder h;  // one per thread: creation allocates
   if (!h.handle) h.handle = tjInitCompress();
   if (!h.handle)
-    throw error(failure_code::unknown, fmt::format("cannot initialize the TurboJPEG compressor: {}",
-                                                   tjGetErrorStr2(nullptr)));
+    throw error(failure_code::unknown,
+                fmt::format("cannot initialize the TurboJPEG compressor: {}", tjGetErrorStr2(nullptr)));
   return h.handle;
 }
 
@@ -69,6 +70,8 @@ inline void png_on_write_error(png_structp png, png_const_charp message) {
 
 inline void png_on_write_warning(png_structp, png_const_charp) {}
 
+// libpng's output callback: appends to the caller's vector. An allocation failure must not unwind
+// through libpng's C frames, so it becomes a png_error (longjmp) after the catch block has ended.
 inline void png_on_write(png_structp png, png_bytep data, std::size_t n) {
   auto* job = static_cast<png_write_job*>(png_get_io_ptr(png));
   bool failed = false;
@@ -82,6 +85,7 @@ inline void png_on_write(png_structp png, png_bytep data, std::size_t n) {
 
 inline void png_on_flush(png_structp) {}
 
+// The setjmp frame: returns false when libpng reported an error (message in job->message).
 inline bool run_png_encode(png_write_job* job) {
   if (setjmp(png_jmpbuf(job->png))) return false;
   const image& img = *job->img;
@@ -121,7 +125,8 @@ inline std::vector<std::uint8_t> encode_png(const image& img) {
   detail::png_write_job job;
   job.img = &img;
   job.out = &out;
-  job.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &job, detail::png_on_write_error, detail::png_on_write_warning);
+  job.png =
+      png_create_write_struct(PNG_LIBPNG_VER_STRING, &job, detail::png_on_write_error, detail::png_on_write_warning);
   if (job.png) job.info = png_create_info_struct(job.png);
   if (!job.png || !job.info) {
     png_destroy_write_struct(job.png ? &job.png : nullptr, nullptr);
@@ -139,9 +144,12 @@ inline std::vector<std::uint8_t> encode_png(const image& img) {
 // error{invalid_argument}.
 inline void write_image(const std::filesystem::path& file, const image& img, int jpeg_quality = 90) {
   std::string ext = file.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (ext == ".jpg" || ext == ".jpeg") write_file_atomically(file, encode_jpeg(img, jpeg_quality));
-  else if (ext == ".png") write_file_atomically(file, encode_png(img));
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".jpg" || ext == ".jpeg")
+    write_file_atomically(file, encode_jpeg(img, jpeg_quality));
+  else if (ext == ".png")
+    write_file_atomically(file, encode_png(img));
   else
     throw error(failure_code::invalid_argument,
                 fmt::format("cannot tell the image format of {} from its extension: name it .jpg, .jpeg or .png",
@@ -163,6 +171,7 @@ inline std::vector<std::uint8_t> with_exif_orientation(std::span<const std::uint
     const auto hi = static_cast<std::uint8_t>(x >> 8), lo = static_cast<std::uint8_t>(x & 0xff);
     return big_endian ? std::array<std::uint8_t, 2>{hi, lo} : std::array<std::uint8_t, 2>{lo, hi};
   };
+  // TIFF header (byte order, 42, offset of IFD0 = 8), then IFD0 with its one 12-byte entry.
   std::vector<std::uint8_t> tiff;
   auto put16 = [&](std::uint16_t x) {
     auto b = u16(x);
@@ -176,22 +185,25 @@ inline std::vector<std::uint8_t> with_exif_orientation(std::span<const std::uint
   tiff.push_back(big_endian ? 'M' : 'I');
   tiff.push_back(big_endian ? 'M' : 'I');
   put16(42);
-  put32(8);        // IFD0 right after the header
-  put16(1);        // one entry
-  put16(0x0112);   // Orientation
-  put16(3);        // SHORT
-  put32(1);        // count
-  put16(v);        // value, left-justified in the 4-byte field
+  put32(8);       // IFD0 right after the header
+  put16(1);       // one entry
+  put16(0x0112);  // Orientation
+  put16(3);       // SHORT
+  put32(1);       // count
+  put16(v);       // value, left-justified in the 4-byte field
   put16(0);
-  put32(0);        // no next IFD
+  put32(0);  // no next IFD
 
+  // APP1 = FF E1, length (big-endian, counting itself), "Exif\0\0", the TIFF block.
   const std::size_t length = 2 + 6 + tiff.size();
-  std::vector<std::uint8_t> out;
-  out.reserve(jpeg.size() + 2 + length);
-  out.insert(out.end(), {0xff, 0xd8, 0xff, 0xe1, static_cast<std::uint8_t>(length >> 8),
-                         static_cast<std::uint8_t>(length & 0xff), 'E', 'x', 'i', 'f', 0, 0});
-  out.insert(out.end(), tiff.begin(), tiff.end());
-  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  // Sized once and filled with memcpy (GCC 12 reports false -Wstringop-overflow / -Warray-bounds
+  // on vector::insert chains here).
+  const std::array<std::uint8_t, 12> head{0xff, 0xd8, 0xff, 0xe1, static_cast<std::uint8_t>(length >> 8),
+                                          static_cast<std::uint8_t>(length & 0xff), 'E', 'x', 'i', 'f', 0, 0};
+  std::vector<std::uint8_t> out(head.size() + tiff.size() + (jpeg.size() - 2));
+  std::memcpy(out.data(), head.data(), head.size());
+  std::memcpy(out.data() + head.size(), tiff.data(), tiff.size());
+  std::memcpy(out.data() + head.size() + tiff.size(), jpeg.data() + 2, jpeg.size() - 2);
   return out;
 }
 

@@ -81,14 +81,20 @@ inline std::string describe_file_start(std::span<const std::uint8_t> bytes) {
     for (std::size_t i = 0; i < head.size(); ++i) text += fmt::format("{}{:02x}", i ? " " : "", head[i]);
   }
   std::string_view kind;
-  if (starts_with(bytes, "GIF8")) kind = "a GIF image";
-  else if (starts_with(bytes, "BM")) kind = "a BMP image";
+  if (starts_with(bytes, "GIF8"))
+    kind = "a GIF image";
+  else if (starts_with(bytes, "BM"))
+    kind = "a BMP image";
   else if (starts_with(bytes, "RIFF") && bytes.size() >= 12 && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
     kind = "a WebP image";
-  else if (starts_with(bytes, "II*") || starts_with(bytes, std::string_view("MM\0*", 4))) kind = "a TIFF image";
-  else if (bytes.size() >= 12 && std::memcmp(bytes.data() + 4, "ftyp", 4) == 0) kind = "a HEIC/AVIF image";
-  else if (starts_with(bytes, "%PDF")) kind = "a PDF document";
-  else if (starts_with(bytes, "<") || starts_with(bytes, "{")) kind = "text, perhaps an HTML error page";
+  else if (starts_with(bytes, "II*") || starts_with(bytes, std::string_view("MM\0*", 4)))
+    kind = "a TIFF image";
+  else if (bytes.size() >= 12 && std::memcmp(bytes.data() + 4, "ftyp", 4) == 0)
+    kind = "a HEIC/AVIF image";
+  else if (starts_with(bytes, "%PDF"))
+    kind = "a PDF document";
+  else if (starts_with(bytes, "<") || starts_with(bytes, "{"))
+    kind = "text, perhaps an HTML error page";
   return kind.empty() ? fmt::format("starts with {}", text) : fmt::format("starts with {}, {}", text, kind);
 }
 
@@ -98,9 +104,12 @@ inline std::string describe_file_start(std::span<const std::uint8_t> bytes) {
 inline int exif_orientation(std::span<const std::uint8_t> tiff) noexcept {
   if (tiff.size() < 8) return 1;
   bool little;
-  if (tiff[0] == 'I' && tiff[1] == 'I') little = true;
-  else if (tiff[0] == 'M' && tiff[1] == 'M') little = false;
-  else return 1;
+  if (tiff[0] == 'I' && tiff[1] == 'I')
+    little = true;
+  else if (tiff[0] == 'M' && tiff[1] == 'M')
+    little = false;
+  else
+    return 1;
   auto u16 = [&](std::size_t at) { return little ? load_le16(&tiff[at]) : load_be16(&tiff[at]); };
   auto u32 = [&](std::size_t at) { return little ? load_le32(&tiff[at]) : load_be32(&tiff[at]); };
   if (u16(2) != 42) return 1;
@@ -113,9 +122,12 @@ inline int exif_orientation(std::span<const std::uint8_t> tiff) noexcept {
     if (u16(entry) != 0x0112) continue;
     const auto type = u16(entry + 2);
     std::uint32_t value = 0;
-    if (type == 3) value = u16(entry + 8);        // SHORT, as the standard says
-    else if (type == 4) value = u32(entry + 8);   // LONG, written by a few tools
-    else return 1;
+    if (type == 3)
+      value = u16(entry + 8);  // SHORT, as the standard says
+    else if (type == 4)
+      value = u32(entry + 8);  // LONG, written by a few tools
+    else
+      return 1;
     return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
   }
   return 1;
@@ -127,6 +139,9 @@ inline bool is_jpeg_sof(std::uint8_t m) noexcept {
   return m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc;  // not DHT, JPG, DAC
 }
 
+// A JPEG is SOI, then segments "FF marker length(2, big-endian, counting itself) payload" up to the
+// frame header (SOFn), whose payload is precision(1) height(2) width(2) components(1) ...; APPn
+// segments, EXIF among them, come before it.
 inline std::optional<image_info> parse_jpeg_header(std::span<const std::uint8_t> b, std::string_view name,
                                                    std::size_t& need) {
   const std::size_t n = b.size();
@@ -142,10 +157,10 @@ inline std::optional<image_info> parse_jpeg_header(std::span<const std::uint8_t>
       return std::nullopt;
     }
     const std::uint8_t marker = b[pos++];
-    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;  // no length
+    // Stuffed zero, TEM and RSTn carry no length; SOI/EOI/SOS before the frame header mean garbage.
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
     if (marker == 0xd8 || marker == 0xd9 || marker == 0xda)
-      throw_invalid_image(name,
-                          fmt::format("garbled JPEG header (marker 0x{:02x} before the frame header)", marker),
+      throw_invalid_image(name, fmt::format("garbled JPEG header (marker 0x{:02x} before the frame header)", marker),
                           "the file is corrupt: re-export it or remove it from the dataset");
     if (pos + 2 > n) {
       need = pos + 2;
@@ -163,6 +178,7 @@ inline std::optional<image_info> parse_jpeg_header(std::span<const std::uint8_t>
         need = pos + 8;
         return std::nullopt;
       }
+      // Height 0 means "given later by a DNL marker", which libjpeg-turbo does not support.
       const int height = load_be16(&b[pos + 3]);
       const int width = load_be16(&b[pos + 5]);
       if (width == 0 || height == 0)
@@ -186,6 +202,9 @@ inline std::optional<image_info> parse_jpeg_header(std::span<const std::uint8_t>
   }
 }
 
+// A PNG is the 8-byte signature, then chunks "length(4) type(4) data CRC(4)"; the first must be
+// IHDR: width(4) height(4) bit depth(1) color type(1) compression filter interlace. The CRC is left
+// to libpng: a probe reports what the header says.
 inline std::optional<image_info> parse_png_header(std::span<const std::uint8_t> b, std::string_view name,
                                                   std::size_t& need) {
   constexpr std::size_t ihdr_end = 8 + 8 + 13;  // signature, chunk length + type, IHDR data
@@ -205,7 +224,8 @@ inline std::optional<image_info> parse_png_header(std::span<const std::uint8_t> 
   const bool depth_ok = depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16;
   const bool color_ok = color == 0 || color == 2 || color == 3 || color == 4 || color == 6;
   if (!depth_ok || !color_ok)
-    throw_invalid_image(name, fmt::format("PNG header has bit depth {} and color type {}, which is not valid", depth, color),
+    throw_invalid_image(name,
+                        fmt::format("PNG header has bit depth {} and color type {}, which is not valid", depth, color),
                         "the file is corrupt: re-export it or remove it from the dataset");
   return image_info{image_format::png, static_cast<int>(width), static_cast<int>(height), 1};
 }
@@ -274,6 +294,9 @@ inline image_info read_image_info(const std::filesystem::path& file) {
     throw error(failure_code::io_error, fmt::format("{} is not a regular file; give the path of an image file", name));
   const auto file_size = static_cast<std::size_t>(st.st_size);
 
+  // Read a prefix, parse, and only when the header runs past it read at least twice as much (or
+  // what the parser says it needs): large EXIF thumbnails and ICC profiles cost a second read,
+  // ordinary files one.
   std::vector<std::uint8_t> buf;
   std::size_t want = std::min<std::size_t>(file_size, 64 * 1024);
   for (;;) {
@@ -290,6 +313,7 @@ inline image_info read_image_info(const std::filesystem::path& file) {
     buf.resize(done);
     std::size_t need = 0;
     if (auto info = detail::parse_image_header(buf, name, need)) return *info;
+    // Nothing more to read: the header really is cut off.
     if (done < want || done >= file_size) detail::throw_truncated_header(name, buf);
     want = std::min(file_size, std::max(need + 4096, 2 * done));
   }

@@ -88,6 +88,7 @@ constexpr std::string_view to_string(source_state s) noexcept {
 namespace detail {
 
 inline constexpr std::string_view datasets_folder = "datasets";
+inline constexpr std::string_view dataset_file = "dataset.json";
 
 inline std::string utc_now() {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -237,9 +238,8 @@ inline dataset dataset_from_json(std::string_view json, const std::filesystem::p
 // error{already_exists}, error{dataset_not_found} (missing file or folder) or
 // error{dataset_corrupt} carrying every problem; the workspace is unchanged on any failure.
 inline dataset create_dataset(const workspace& ws, const dataset_spec& spec) {
-  auto target = ws.object_file(detail::datasets_folder, spec.name, "dataset");
   std::error_code ec;
-  if (std::filesystem::exists(target, ec))
+  if (ws.has_object(detail::datasets_folder, spec.name, "dataset", detail::dataset_file))  // fail fast; create_object re-checks atomically
     throw error(failure_code::already_exists,
                 fmt::format("a dataset named '{}' already exists in the workspace {}; choose another name, or delete it first",
                             spec.name, ws.root()));
@@ -247,10 +247,15 @@ inline dataset create_dataset(const workspace& ws, const dataset_spec& spec) {
     throw error(failure_code::dataset_not_found,
                 fmt::format("the association file {} does not exist; check --coco", spec.coco_file));
   data::local_directory container(spec.images);
+  auto coco_path = std::filesystem::absolute(spec.coco_file).lexically_normal();
+  // The metadata is JSON text: a path that is not UTF-8 could not be recorded as it is.
+  for (const auto& path : {coco_path, container.root()})
+    if (!simdjson::validate_utf8(path.native().data(), path.native().size()))
+      throw error(failure_code::invalid_argument,
+                  fmt::format("the path {} is not valid UTF-8 text, so a dataset cannot record it; rename it", path));
 
   // Hash and parse the same bytes, so the recorded hash is that of the file that was validated.
   auto bytes = read_file(spec.coco_file);
-  auto coco_path = std::filesystem::absolute(spec.coco_file).lexically_normal();
   auto report = data::read_coco(
       simdjson::padded_string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), spec.coco_file.string(),
       {.kind = spec.kind, .units = spec.units});
@@ -266,14 +271,14 @@ inline dataset create_dataset(const workspace& ws, const dataset_spec& spec) {
   d.created = detail::utc_now();
   d.tailor_version = version;
   detail::summarize_into(d, report.dataset, report.problems);
-  ws.create_object(detail::datasets_folder, spec.name, "dataset", to_json(d).dump(2) + "\n");
+  ws.create_object(detail::datasets_folder, spec.name, "dataset", detail::dataset_file, to_json(d).dump(2) + "\n");
   return d;
 }
 
 inline dataset get_dataset(const workspace& ws, std::string_view name) {
-  auto file = ws.object_file(detail::datasets_folder, name, "dataset");
+  auto file = ws.object_dir(detail::datasets_folder, name, "dataset") / detail::dataset_file;
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec))
+  if (!std::filesystem::is_regular_file(file, ec))
     throw error(failure_code::dataset_not_found,
                 fmt::format("there is no dataset named '{}' in the workspace {}; 'tailor dataset list' shows them", name,
                             ws.root()));
@@ -283,7 +288,7 @@ inline dataset get_dataset(const workspace& ws, std::string_view name) {
 
 inline std::vector<dataset> list_datasets(const workspace& ws) {
   std::vector<dataset> all;
-  for (auto& name : ws.list_objects(detail::datasets_folder)) all.push_back(get_dataset(ws, name));
+  for (auto& name : ws.list_objects(detail::datasets_folder, detail::dataset_file)) all.push_back(get_dataset(ws, name));
   return all;
 }
 

@@ -2,7 +2,7 @@
 // A workspace: a directory holding named objects (Datasets now, Models later) as JSON documents.
 //
 //   <root>/tailor-workspace.json   marks the directory as a workspace (format version)
-//   <root>/datasets/<name>.json    one Dataset object
+//   <root>/datasets/<name>/dataset.json    one Dataset object
 //
 // Every write is atomic (temp file + fsync + rename, see core/file_io.hpp): a crash or a kill
 // leaves each object either as it was or as it is meant to be, never half-written.
@@ -67,18 +67,33 @@ class workspace {
 
   const std::filesystem::path& root() const noexcept { return root_; }
 
-  // The file of object `name` in `folder` ("datasets"); the name is checked first.
-  std::filesystem::path object_file(std::string_view folder, std::string_view name, std::string_view what) const {
+  // The folder of object `name` in `folder` ("datasets"); the name is checked first. Each object
+  // is a folder (not a file) so that a name of 255 characters fits the file system, and so that an
+  // object can hold several files (a Model's weights beside its description).
+  std::filesystem::path object_dir(std::string_view folder, std::string_view name, std::string_view what) const {
     check_name(name, what);
-    return root_ / folder / fmt::format("{}.json", name);
+    return root_ / folder / std::string(name);
   }
 
-  // Writes a new object; error{already_exists} if one of that name exists (atomic test-and-create).
-  void create_object(std::string_view folder, std::string_view name, std::string_view what, std::string_view json) const {
-    auto file = object_file(folder, name, what);
+  // True when the object exists (its main file `file` is in place).
+  bool has_object(std::string_view folder, std::string_view name, std::string_view what, std::string_view file) const {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(object_dir(folder, name, what) / file, ec);
+  }
+
+  // Creates a new object whose main file is `file`; error{already_exists} if it exists. The main
+  // file is linked into place atomically, so two processes creating the same name cannot both win;
+  // a folder left by a create that crashed before that point is reused.
+  void create_object(std::string_view folder, std::string_view name, std::string_view what, std::string_view file,
+                     std::string_view json) const {
+    auto dir = object_dir(folder, name, what);
+    std::error_code ec;
+    bool made = std::filesystem::create_directory(dir, ec);
+    if (ec) throw error(failure_code::io_error, fmt::format("cannot create {}: {}", dir, ec.message()));
     try {
-      write_file_atomically(file, json, overwrite::forbid);
+      write_file_atomically(dir / file, json, overwrite::forbid);
     } catch (const error& e) {
+      if (made) std::filesystem::remove(dir, ec);  // leave the workspace as it was
       if (e.code() == failure_code::already_exists)
         throw error(failure_code::already_exists,
                     fmt::format("a {} named '{}' already exists in the workspace {}; choose another name, or delete it "
@@ -86,36 +101,41 @@ class workspace {
                                 what, name, root_));
       throw;
     }
+    detail::fsync_directory(dir.parent_path());
   }
 
-  // Replaces an existing object atomically.
-  void replace_object(std::string_view folder, std::string_view name, std::string_view what, std::string_view json) const {
-    write_file_atomically(object_file(folder, name, what), json, overwrite::allow);
+  // Replaces a file of an existing object atomically.
+  void replace_object(std::string_view folder, std::string_view name, std::string_view what, std::string_view file,
+                      std::string_view json) const {
+    write_file_atomically(object_dir(folder, name, what) / file, json, overwrite::allow);
   }
 
-  // Names of the objects in `folder`, sorted. Temporary files of interrupted writes are ignored.
-  std::vector<std::string> list_objects(std::string_view folder) const {
+  // Names of the objects in `folder` that have their main file, sorted.
+  std::vector<std::string> list_objects(std::string_view folder, std::string_view file) const {
     std::vector<std::string> names;
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(root_ / folder, ec); !ec && it != std::filesystem::directory_iterator();
          it.increment(ec)) {
-      auto file = it->path().filename().string();
-      if (file.size() > 5 && file.ends_with(".json")) {
-        auto name = file.substr(0, file.size() - 5);
-        if (is_valid_name(name)) names.push_back(std::move(name));
-      }
+      auto name = it->path().filename().string();
+      std::error_code file_ec;
+      if (is_valid_name(name) && std::filesystem::is_regular_file(it->path() / file, file_ec)) names.push_back(std::move(name));
     }
     std::sort(names.begin(), names.end());
     return names;
   }
 
+  // Deletes an object: its folder is first renamed out of the way (atomic: the object is there or
+  // gone, never half-deleted), then removed. Returns false when there was no such object.
   bool remove_object(std::string_view folder, std::string_view name, std::string_view what) const {
-    auto file = object_file(folder, name, what);
+    auto dir = object_dir(folder, name, what);
     std::error_code ec;
-    bool removed = std::filesystem::remove(file, ec);
-    if (ec) throw error(failure_code::io_error, fmt::format("cannot delete {}: {}", file, ec.message()));
-    detail::fsync_directory(file.parent_path());
-    return removed;
+    if (!std::filesystem::is_directory(dir, ec)) return false;
+    auto doomed = detail::temporary_sibling(root_ / folder / ".deleting");
+    std::filesystem::rename(dir, doomed, ec);
+    if (ec) throw error(failure_code::io_error, fmt::format("cannot delete {}: {}", dir, ec.message()));
+    detail::fsync_directory(dir.parent_path());
+    std::filesystem::remove_all(doomed, ec);  // what a failure here leaves is hidden and inert
+    return true;
   }
 
  private:
