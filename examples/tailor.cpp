@@ -92,11 +92,11 @@ void print_dataset(const tailor::dataset& d, tailor::source_state state) {
   fmt::print("  kind:             {} ({})\n", tailor::data::to_string(d.kind), d.kind_reason);
   if (d.kind == tailor::data::dataset_kind::detection)
     fmt::print("  box units:        {} ({})\n", tailor::data::to_string(d.units), d.units_reason);
-  fmt::print("  images:           {} in {}\n", d.images, d.images_root);
+  fmt::print("  images:           {} in {}\n", d.images, d.images_root.string());
   fmt::print("  annotations:      {}{}\n", d.annotations,
              d.untagged_images ? fmt::format(" ({} images without any)", d.untagged_images) : "");
   fmt::print("  image sizes:      {}..{} x {}..{} pixels\n", d.min_width, d.max_width, d.min_height, d.max_height);
-  fmt::print("  association file: {} ({})\n", d.association_file,
+  fmt::print("  association file: {} ({})\n", d.association_file.string(),
              state == tailor::source_state::unchanged ? "unchanged since creation"
              : state == tailor::source_state::changed ? "CHANGED since creation: create the dataset again"
                                                       : "MISSING");
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
                                            .verify_images = create.verify});
       if (g.json) fmt::print("{}\n", dataset_json(d, tailor::source_state::unchanged).dump(2, ' ', false, json_errors));
       else {
-        fmt::print("created dataset '{}' in {}\n", d.name, ws.root());
+        fmt::print("created dataset '{}' in {}\n", d.name, ws.root().string());
         print_dataset(d, tailor::source_state::unchanged);
       }
     } else if (*show_cmd) {
@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
         for (auto& d : all) list.push_back(dataset_json(d, tailor::check_source(d)));
         fmt::print("{}\n", list.dump(2, ' ', false, json_errors));
       } else if (all.empty()) {
-        fmt::print("no datasets in {}\n", ws.root());
+        fmt::print("no datasets in {}\n", ws.root().string());
       } else {
         fmt::print("{:<24} {:<15} {:>8} {:>11} {:>10}  {}\n", "name", "kind", "images", "annotations", "categories", "created");
         for (auto& d : all)
@@ -280,8 +280,8 @@ int main(int argc, char** argv) {
                                .dump(2, ' ', false, json_errors));
       } else {
         fmt::print("wrote {} images ({} boxes) of {} classes to {}\n", summary.images, summary.boxes,
-                   summary.classes.size(), summary.root);
-        for (auto& f : summary.coco_files) fmt::print("  {}\n", f);
+                   summary.classes.size(), summary.root.string());
+        for (auto& f : summary.coco_files) fmt::print("  {}\n", f.string());
       }
     }
   } catch (const tailor::error& e) {

@@ -22,23 +22,16 @@
 #include <tailor/data/image_encode.hpp>
 #include <tailor/version.hpp>
 
+#include "test_support.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / fmt::format("tailor_test_cli_{}_{:x}", ::getpid(), std::random_device{}());
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// Each temp_dir here is named after this file.
+struct temp_dir : tailor::testing::temp_dir {
+  temp_dir() : tailor::testing::temp_dir("test_cli") {}
 };
 
 std::string quote(std::string_view s) {

@@ -27,6 +27,8 @@
 #include <tailor/model/workspace.hpp>
 #include <tailor/version.hpp>
 
+#include "test_support.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -35,19 +37,9 @@ using tailor::problem;
 using tailor::severity;
 using ojson = nlohmann::ordered_json;
 
-// A fresh directory under the system temp directory, removed with everything in it on scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / fmt::format("tailor_test_dataset_{}_{:x}", ::getpid(), std::random_device{}());
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// Each temp_dir here is named after this file.
+struct temp_dir : tailor::testing::temp_dir {
+  temp_dir() : tailor::testing::temp_dir("test_dataset") {}
 };
 
 // A w x h test picture: gradients plus a little hash noise, so JPEG scans have real content.

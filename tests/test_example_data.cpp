@@ -18,6 +18,8 @@
 
 #include "../examples/example_data.hpp"
 
+#include "test_support.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,20 +27,9 @@ namespace ex = tailor::examples;
 namespace exd = tailor::examples::detail;
 using nlohmann::json;
 
-// A fresh directory under the system temp directory, removed with everything in it on scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("tailor_example_data_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// Each temp_dir here is named after this file.
+struct temp_dir : tailor::testing::temp_dir {
+  temp_dir() : tailor::testing::temp_dir("example_data") {}
 };
 
 json load_json(const fs::path& p) {
