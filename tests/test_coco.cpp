@@ -20,6 +20,8 @@
 #include <tailor/data/coco.hpp>
 #include <tailor/data/container.hpp>
 
+#include "test_support.hpp"
+
 namespace {
 
 using tailor::problem;
@@ -112,17 +114,9 @@ problem unreadable(const coco_report& r) {
   return error_at(r, source);
 }
 
-ojson image_entry(std::int64_t id, std::string file, int width = 100, int height = 80) {
-  return {{"id", id}, {"file_name", std::move(file)}, {"width", width}, {"height", height}};
-}
-ojson tag_entry(std::int64_t id, std::int64_t image_id, std::int64_t category_id) {
-  return {{"id", id}, {"image_id", image_id}, {"category_id", category_id}};
-}
-ojson box_entry(std::int64_t id, std::int64_t image_id, std::int64_t category_id, std::vector<double> bbox) {
-  ojson a = tag_entry(id, image_id, category_id);
-  a["bbox"] = bbox;
-  return a;
-}
+using tailor::testing::box_entry;
+using tailor::testing::image_entry;
+using tailor::testing::tag_entry;
 
 // A clean classification file: 4 images of 100x80, 'cat' on images 1 and 2, 'dog' on 3 and 4.
 ojson classification_doc() {
@@ -142,20 +136,8 @@ ojson detection_doc() {
   return d;
 }
 
-// A fresh directory, removed on scope exit.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    path = std::filesystem::temp_directory_path() /
-           fmt::format("tailor_test_coco_{}_{:x}", ::getpid(), std::random_device{}());
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+struct temp_dir : tailor::testing::temp_dir {
+  temp_dir() : tailor::testing::temp_dir("test_coco") {}
 };
 
 }  // namespace

@@ -125,17 +125,9 @@ problem find_problem(const std::vector<problem>& items, severity level, std::str
   return *it;
 }
 
-ojson image_entry(std::int64_t id, std::string file, int width, int height) {
-  return {{"id", id}, {"file_name", std::move(file)}, {"width", width}, {"height", height}};
-}
-ojson annotation(std::int64_t id, std::int64_t image_id, std::int64_t category_id) {
-  return {{"id", id}, {"image_id", image_id}, {"category_id", category_id}};
-}
-ojson box_annotation(std::int64_t id, std::int64_t image_id, std::int64_t category_id, std::vector<double> bbox) {
-  ojson a = annotation(id, image_id, category_id);
-  a["bbox"] = bbox;
-  return a;
-}
+using tailor::testing::box_entry;
+using tailor::testing::image_entry;
+using tailor::testing::tag_entry;
 
 // A folder of images, a COCO file next to it, and a workspace.
 struct fixture {
@@ -161,7 +153,7 @@ struct fixture {
     d["images"] = {image_entry(1, "a.jpg", 40, 30), image_entry(2, "b.png", 64, 48), image_entry(3, "sub/c.jpg", 32, 32),
                    image_entry(4, "d.png", 50, 20)};
     d["categories"] = {{{"id", 1}, {"name", "cat"}}, {{"id", 7}, {"name", "dog"}}};
-    d["annotations"] = {annotation(1, 1, 1), annotation(2, 2, 7), annotation(3, 3, 1), annotation(4, 4, 7)};
+    d["annotations"] = {tag_entry(1, 1, 1), tag_entry(2, 2, 7), tag_entry(3, 3, 1), tag_entry(4, 4, 7)};
     return d;
   }
 
@@ -172,9 +164,9 @@ struct fixture {
     d["images"] = {image_entry(1, "a.jpg", 40, 30), image_entry(2, "b.png", 64, 48), image_entry(3, "sub/c.jpg", 32, 32),
                    image_entry(4, "d.png", 50, 20), image_entry(5, "e.jpg", 16, 16)};
     d["categories"] = {{{"id", 1}, {"name", "cat"}}, {{"id", 7}, {"name", "dog"}}, {{"id", 9}, {"name", "bird"}}};
-    d["annotations"] = {box_annotation(1, 1, 1, {1, 1, 10, 10}),  box_annotation(2, 1, 1, {20, 10, 15, 15}),
-                        box_annotation(3, 2, 7, {0, 0, 64, 48}),  box_annotation(4, 3, 1, {5, 5, 20, 20}),
-                        box_annotation(5, 4, 7, {10, 2, 30, 15}), box_annotation(6, 4, 7, {30, 5, 10, 10})};
+    d["annotations"] = {box_entry(1, 1, 1, {1, 1, 10, 10}),  box_entry(2, 1, 1, {20, 10, 15, 15}),
+                        box_entry(3, 2, 7, {0, 0, 64, 48}),  box_entry(4, 3, 1, {5, 5, 20, 20}),
+                        box_entry(5, 4, 7, {10, 2, 30, 15}), box_entry(6, 4, 7, {30, 5, 10, 10})};
     return d;
   }
 
@@ -751,7 +743,7 @@ TEST_CASE("dataset: image problems come in image order whatever the thread count
   for (int i = 0; i < 4; ++i) doc["images"][i]["file_name"] = fmt::format("missing-{}.jpg", i);
   for (int i = 0; i < 12; ++i) {
     doc["images"].push_back(image_entry(100 + i, fmt::format("more-missing-{}.jpg", i), 40, 30));
-    doc["annotations"].push_back(annotation(100 + i, 100 + i, 1));
+    doc["annotations"].push_back(tag_entry(100 + i, 100 + i, 1));
   }
   f.write_coco(doc);
   std::vector<std::string> first;
