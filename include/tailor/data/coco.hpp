@@ -56,6 +56,11 @@ inline coco_report read_coco(std::string_view json, std::string_view source_name
   return read_coco(simdjson::padded_string(json), source_name, options);
 }
 
+// (A std::string would otherwise be ambiguous between the two overloads above.)
+inline coco_report read_coco(const std::string& json, std::string_view source_name, const coco_options& options = {}) {
+  return read_coco(std::string_view(json), source_name, options);
+}
+
 // Reads and checks a COCO file. A missing or unreadable file throws (dataset_not_found / io_error):
 // there is nothing to report problems about.
 inline coco_report read_coco_file(const std::filesystem::path& file, const coco_options& options = {}) {
