@@ -1,0 +1,296 @@
+#pragma once
+// conv2d on the CPU, NCHW. Dense and grouped convolutions lower to GEMM over im2col columns of
+// several images at once (a skinny late-stage feature map of 4x4 pixels would otherwise give GEMMs
+// 16 columns wide); depthwise convolutions (one input channel per group) are direct loops, since
+// their im2col would be all copying and no arithmetic.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+#include <xtensor/xtensor.hpp>
+
+#include "../../nn/conv2d_shape.hpp"
+#include "gemm.hpp"
+#include "parallel.hpp"
+
+namespace tailor::backend::cpu_detail {
+
+// Columns kept under ~16 MB of floats per chunk: enough images per GEMM to keep it wide. Not const
+// so that tests can shrink it and cross chunk boundaries with small tensors.
+inline std::int64_t conv_chunk_elements = std::int64_t{1} << 22;
+
+struct conv_plan {
+  nn::conv2d_shape s;
+  int n = 0, h = 0, w = 0, oh = 0, ow = 0;
+  std::int64_t in_plane = 0, out_plane = 0;  // H*W and OH*OW
+  int images_per_chunk = 1;
+
+  conv_plan(const nn::conv2d_shape& shape, int batch, int in_h, int in_w) : s(shape), n(batch), h(in_h), w(in_w) {
+    oh = s.out_h(h);
+    ow = s.out_w(w);
+    in_plane = std::int64_t{h} * w;
+    out_plane = std::int64_t{oh} * ow;
+    const std::int64_t per_image = std::int64_t{s.patch_size()} * out_plane;
+    images_per_chunk = static_cast<int>(std::clamp<std::int64_t>(conv_chunk_elements / std::max<std::int64_t>(per_image, 1), 1, std::max(n, 1)));
+  }
+  // A 1x1 stride-1 convolution of one image reads its input as the column matrix itself.
+  bool columns_are_input(int images) const { return s.pointwise() && s.dilation_h == 1 && s.dilation_w == 1 && images == 1; }
+};
+
+// col[(c*KH + kh)*KW + kw][i*P + p] = x[n0+i][group channel c][ih][iw] (0 in the padding).
+template <class T>
+void im2col(const conv_plan& p, const T* x, int n0, int images, int group, T* col) {
+  const auto& s = p.s;
+  const int cg = s.in_per_group(), kk = s.kernel_h * s.kernel_w;
+  const std::int64_t cols = images * p.out_plane;
+  parallel_for(std::int64_t{cg} * kk, [&](std::int64_t row) {
+    const int c = static_cast<int>(row / kk), kh = static_cast<int>(row % kk) / s.kernel_w, kw = static_cast<int>(row % kk) % s.kernel_w;
+    T* out = col + row * cols;
+    for (int i = 0; i < images; ++i) {
+      const T* plane = x + ((std::int64_t{n0} + i) * s.in_channels + std::int64_t{group} * cg + c) * p.in_plane;
+      for (int oy = 0; oy < p.oh; ++oy) {
+        const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+        if (iy < 0 || iy >= p.h) {
+          std::fill(out, out + p.ow, T(0));
+          out += p.ow;
+          continue;
+        }
+        const T* src = plane + std::int64_t{iy} * p.w;
+        for (int ox = 0; ox < p.ow; ++ox) {
+          const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
+          *out++ = (ix >= 0 && ix < p.w) ? src[ix] : T(0);
+        }
+      }
+    }
+  });
+}
+
+// The adjoint of im2col: dx[n0+i][group channel c] += the column entries that read it. One thread
+// owns each input channel, so the sums are deterministic.
+template <class T>
+void col2im_add(const conv_plan& p, const T* col, int n0, int images, int group, T* dx) {
+  const auto& s = p.s;
+  const int cg = s.in_per_group(), kk = s.kernel_h * s.kernel_w;
+  const std::int64_t cols = images * p.out_plane;
+  parallel_for(cg, [&](std::int64_t c) {
+    for (int k = 0; k < kk; ++k) {
+      const int kh = k / s.kernel_w, kw = k % s.kernel_w;
+      const T* in = col + (c * kk + k) * cols;
+      for (int i = 0; i < images; ++i) {
+        T* plane = dx + ((std::int64_t{n0} + i) * s.in_channels + std::int64_t{group} * cg + c) * p.in_plane;
+        for (int oy = 0; oy < p.oh; ++oy) {
+          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+          if (iy < 0 || iy >= p.h) {
+            in += p.ow;
+            continue;
+          }
+          T* dst = plane + std::int64_t{iy} * p.w;
+          for (int ox = 0; ox < p.ow; ++ox, ++in) {
+            const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
+            if (ix >= 0 && ix < p.w) dst[ix] += *in;
+          }
+        }
+      }
+    }
+  });
+}
+
+// Depthwise (groups == channels): y[n][c] = sum over the window of x[n][c] * w[c], direct.
+template <class T>
+void depthwise_forward(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
+  const auto& s = p.s;
+  const int kk = s.kernel_h * s.kernel_w;
+  parallel_for(std::int64_t{p.n} * s.in_channels, [&](std::int64_t nc) {
+    const int c = static_cast<int>(nc % s.in_channels);
+    const T* plane = x + nc * p.in_plane;
+    const T* k = w + std::int64_t{c} * kk;
+    T* out = y + nc * p.out_plane;
+    const T b = bias ? bias[c] : T(0);
+    for (int oy = 0; oy < p.oh; ++oy)
+      for (int ox = 0; ox < p.ow; ++ox) {
+        T acc = b;
+        for (int kh = 0; kh < s.kernel_h; ++kh) {
+          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+          if (iy < 0 || iy >= p.h) continue;
+          for (int kw = 0; kw < s.kernel_w; ++kw) {
+            const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
+            if (ix >= 0 && ix < p.w) acc += plane[std::int64_t{iy} * p.w + ix] * k[kh * s.kernel_w + kw];
+          }
+        }
+        out[std::int64_t{oy} * p.ow + ox] = acc;
+      }
+  });
+}
+
+template <class T>
+void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+  const auto& s = p.s;
+  const int kk = s.kernel_h * s.kernel_w, C = s.in_channels;
+  if (dx) {
+    parallel_for(std::int64_t{p.n} * C, [&](std::int64_t nc) {
+      const int c = static_cast<int>(nc % C);
+      const T* g = dy + nc * p.out_plane;
+      const T* k = w + std::int64_t{c} * kk;
+      T* plane = dx + nc * p.in_plane;
+      std::fill(plane, plane + p.in_plane, T(0));
+      for (int oy = 0; oy < p.oh; ++oy)
+        for (int ox = 0; ox < p.ow; ++ox) {
+          const T go = g[std::int64_t{oy} * p.ow + ox];
+          for (int kh = 0; kh < s.kernel_h; ++kh) {
+            const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+            if (iy < 0 || iy >= p.h) continue;
+            for (int kw = 0; kw < s.kernel_w; ++kw) {
+              const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
+              if (ix >= 0 && ix < p.w) plane[std::int64_t{iy} * p.w + ix] += go * k[kh * s.kernel_w + kw];
+            }
+          }
+        }
+    });
+  }
+  // Weight and bias gradients: one thread per channel sums over the batch.
+  if (!dw && !db) return;
+  parallel_for(C, [&](std::int64_t c) {
+    T* gk = dw ? dw + c * kk : nullptr;
+    T bsum = 0;
+    for (int n = 0; n < p.n; ++n) {
+      const std::int64_t nc = std::int64_t{n} * C + c;
+      const T* g = dy + nc * p.out_plane;
+      const T* plane = x + nc * p.in_plane;
+      for (int oy = 0; oy < p.oh; ++oy)
+        for (int ox = 0; ox < p.ow; ++ox) {
+          const T go = g[std::int64_t{oy} * p.ow + ox];
+          bsum += go;
+          if (!gk) continue;
+          for (int kh = 0; kh < s.kernel_h; ++kh) {
+            const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+            if (iy < 0 || iy >= p.h) continue;
+            for (int kw = 0; kw < s.kernel_w; ++kw) {
+              const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
+              if (ix >= 0 && ix < p.w) gk[kh * s.kernel_w + kw] += go * plane[std::int64_t{iy} * p.w + ix];
+            }
+          }
+        }
+    }
+    if (db) db[c] += bsum;
+  });
+}
+
+// y = conv(x, w) + bias. x: N x C x H x W, w: OC x C/G x KH x KW, y: N x OC x OH x OW (resized here).
+template <class T>
+void conv2d_forward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const xt::xarray<T>& w, const T* bias,
+                    xt::xtensor<T, 4>& y, std::vector<T>& scratch) {
+  const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
+  y.resize({x.shape()[0], std::size_t(s.out_channels), std::size_t(p.oh), std::size_t(p.ow)});
+  if (s.depthwise() && s.out_per_group() == 1) return depthwise_forward(p, x.data(), w.data(), bias, y.data());
+  const int G = s.groups, ocg = s.out_per_group(), K = s.patch_size();
+  for (int n0 = 0; n0 < p.n; n0 += p.images_per_chunk) {
+    const int images = std::min(p.images_per_chunk, p.n - n0);
+    const std::int64_t cols = images * p.out_plane;
+    const bool direct_in = p.columns_are_input(images);
+    if (!direct_in) scratch.resize(std::size_t(K) * cols + (images > 1 ? std::size_t(ocg) * cols : 0));
+    for (int g = 0; g < G; ++g) {
+      const T* col;
+      if (direct_in) {
+        col = x.data() + (std::int64_t{n0} * s.in_channels + std::int64_t{g} * s.in_per_group()) * p.in_plane;
+      } else {
+        im2col(p, x.data(), n0, images, g, scratch.data());
+        col = scratch.data();
+      }
+      const T* wg = w.data() + std::int64_t{g} * ocg * K;
+      if (images == 1) {  // the GEMM writes straight into y[n0]
+        T* out = y.data() + (std::int64_t{n0} * s.out_channels + std::int64_t{g} * ocg) * p.out_plane;
+        gemm<T>(false, false, ocg, static_cast<int>(cols), K, T(1), wg, K, col, static_cast<int>(cols), T(0), out,
+                static_cast<int>(p.out_plane));
+      } else {  // one wide GEMM, then scatter the images' rows into NCHW
+        T* tmp = scratch.data() + std::size_t(K) * cols;
+        gemm<T>(false, false, ocg, static_cast<int>(cols), K, T(1), wg, K, col, static_cast<int>(cols), T(0), tmp,
+                static_cast<int>(cols));
+        parallel_for(std::int64_t{images} * ocg, [&](std::int64_t io) {
+          const std::int64_t i = io / ocg, oc = io % ocg;
+          std::copy_n(tmp + oc * cols + i * p.out_plane, p.out_plane,
+                      y.data() + ((n0 + i) * s.out_channels + std::int64_t{g} * ocg + oc) * p.out_plane);
+        });
+      }
+    }
+  }
+  if (bias) {
+    parallel_for(std::int64_t{p.n} * s.out_channels, [&](std::int64_t no) {
+      const T b = bias[no % s.out_channels];
+      T* out = y.data() + no * p.out_plane;
+      for (std::int64_t i = 0; i < p.out_plane; ++i) out[i] += b;
+    });
+  }
+}
+
+// Accumulates dw (and db when given) and, when dx is given, writes dx = d(loss)/dx.
+template <class T>
+void conv2d_backward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const xt::xarray<T>& w,
+                     const xt::xtensor<T, 4>& dy, xt::xtensor<T, 4>* dx, T* dw, T* db, std::vector<T>& scratch) {
+  const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
+  if (dx) dx->resize(x.shape());
+  if (s.depthwise() && s.out_per_group() == 1)
+    return depthwise_backward(p, x.data(), w.data(), dy.data(), dx ? dx->data() : nullptr, dw, db);
+  if (db) {
+    parallel_for(s.out_channels, [&](std::int64_t oc) {
+      T sum = 0;
+      for (int n = 0; n < p.n; ++n) {
+        const T* g = dy.data() + (std::int64_t{n} * s.out_channels + oc) * p.out_plane;
+        for (std::int64_t i = 0; i < p.out_plane; ++i) sum += g[i];
+      }
+      db[oc] += sum;
+    });
+  }
+  const int G = s.groups, ocg = s.out_per_group(), K = s.patch_size();
+  if (dx) std::fill(dx->begin(), dx->end(), T(0));  // col2im adds; the direct 1x1 path overwrites
+  for (int n0 = 0; n0 < p.n; n0 += p.images_per_chunk) {
+    const int images = std::min(p.images_per_chunk, p.n - n0);
+    const std::int64_t cols = images * p.out_plane;
+    const bool direct_in = p.columns_are_input(images);
+    // scratch: [columns K x cols][gathered dy ocg x cols (images > 1)][dcol K x cols (dx, not direct)]
+    const std::size_t col_size = direct_in ? 0 : std::size_t(K) * cols, dy_size = images > 1 ? std::size_t(ocg) * cols : 0;
+    const std::size_t dcol_size = (dx && !direct_in) ? std::size_t(K) * cols : 0;
+    scratch.resize(col_size + dy_size + dcol_size);
+    for (int g = 0; g < G; ++g) {
+      const T* col = nullptr;  // only the weight gradient reads the columns
+      if (direct_in) {
+        col = x.data() + (std::int64_t{n0} * s.in_channels + std::int64_t{g} * s.in_per_group()) * p.in_plane;
+      } else if (dw) {
+        im2col(p, x.data(), n0, images, g, scratch.data());
+        col = scratch.data();
+      }
+      const T* gdy;
+      int ld_dy;
+      if (images == 1) {
+        gdy = dy.data() + (std::int64_t{n0} * s.out_channels + std::int64_t{g} * ocg) * p.out_plane;
+        ld_dy = static_cast<int>(p.out_plane);
+      } else {
+        T* tmp = scratch.data() + col_size;
+        parallel_for(std::int64_t{images} * ocg, [&](std::int64_t io) {
+          const std::int64_t i = io / ocg, oc = io % ocg;
+          std::copy_n(dy.data() + ((n0 + i) * s.out_channels + std::int64_t{g} * ocg + oc) * p.out_plane, p.out_plane,
+                      tmp + oc * cols + i * p.out_plane);
+        });
+        gdy = tmp;
+        ld_dy = static_cast<int>(cols);
+      }
+      const T* wg = w.data() + std::int64_t{g} * ocg * K;
+      // dW_g (ocg x K) += dY_g (ocg x cols) * col^T
+      if (dw)
+        gemm<T>(false, true, ocg, K, static_cast<int>(cols), T(1), gdy, ld_dy, col, static_cast<int>(cols), T(1),
+                dw + std::int64_t{g} * ocg * K, K);
+      if (!dx) continue;
+      if (direct_in) {  // dx[n0] group slice = W_g^T * dY_g
+        T* out = dx->data() + (std::int64_t{n0} * s.in_channels + std::int64_t{g} * s.in_per_group()) * p.in_plane;
+        gemm<T>(true, false, K, static_cast<int>(cols), ocg, T(1), wg, K, gdy, ld_dy, T(0), out, static_cast<int>(p.in_plane));
+      } else {
+        T* dcol = scratch.data() + col_size + dy_size;
+        gemm<T>(true, false, K, static_cast<int>(cols), ocg, T(1), wg, K, gdy, ld_dy, T(0), dcol, static_cast<int>(cols));
+        col2im_add(p, dcol, n0, images, g, dx->data());
+      }
+    }
+  }
+}
+
+}  // namespace tailor::backend::cpu_detail

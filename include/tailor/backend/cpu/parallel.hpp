@@ -1,0 +1,53 @@
+#pragma once
+// Loops of the CPU backend run on OpenMP threads when the library is built with OpenMP (the
+// tailor::tailor target links it when CMake finds it) and serially otherwise. Every loop hands each
+// index to exactly one thread and no index reads another's result, so results do not depend on the
+// number of threads; GEMM threads are OpenBLAS's own (set together by set_num_threads).
+#include <cstdint>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace tailor::backend::cpu_detail {
+
+template <class F>
+void parallel_for(std::int64_t n, F&& body) {
+#if defined(_OPENMP)
+  if (n > 1 && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+#endif
+  for (std::int64_t i = 0; i < n; ++i) body(i);
+}
+
+// SplitMix64: a fast, well-mixed hash of a counter (random masks that do not depend on threads).
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+inline int num_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// One knob for both pools: our loops and OpenBLAS's GEMM.
+inline void set_num_threads(int n) {
+  if (n < 1) n = 1;
+#if defined(_OPENMP)
+  omp_set_num_threads(n);
+#endif
+  openblas_set_num_threads(n);
+}
+
+}  // namespace tailor::backend::cpu_detail

@@ -1,0 +1,43 @@
+#pragma once
+// A pointwise activation layer (ReLU, ReLU6, hard-sigmoid, hard-swish, SiLU, sigmoid); no parameters.
+#include "../activation_kind.hpp"
+#include "../concepts.hpp"
+#include "../parameter.hpp"
+
+namespace tailor::nn {
+
+template <Backend B>
+class activation {
+ public:
+  using backend = B;
+  using tensor = typename B::tensor;
+
+  activation() = default;
+  explicit activation(activation_kind k) : kind_(k) {}
+
+  tensor forward(tensor x, bool training) {
+    if (kind_ == activation_kind::identity) return x;
+    tensor y;
+    B::activation_forward(kind_, x, y);
+    if (training) input_ = std::move(x);
+    return y;
+  }
+  tensor backward(const tensor& dy) {
+    if (kind_ == activation_kind::identity) return dy;
+    tensor dx;
+    B::activation_backward(kind_, input_, dy, dx);
+    return dx;
+  }
+  template <class F>
+  void visit_parameters(const std::string&, F&&) {}
+  template <class F>
+  void visit_buffers(const std::string&, F&&) {}
+  activation_kind kind() const { return kind_; }
+  void release_cache() { input_ = tensor(); }
+
+ private:
+  activation_kind kind_ = activation_kind::relu;
+  tensor input_;
+};
+
+}  // namespace tailor::nn
