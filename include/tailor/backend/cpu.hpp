@@ -19,6 +19,8 @@
 #include "cpu/conv2d.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/linear.hpp"
+#include "cpu/losses.hpp"
+#include "cpu/optimizer_kernels.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/pooling.hpp"
 
@@ -162,6 +164,32 @@ struct cpu_t {
                                    dw ? dw->data() : nullptr, db ? db->data() : nullptr);
   }
 
+  // Losses on logits N x C x 1 x 1: the mean loss, and d loss / d logits in grad.
+  static double softmax_cross_entropy(const tensor& logits, const std::vector<std::int32_t>& labels, double smoothing, tensor& grad) {
+    grad.resize(logits.shape());
+    return cpu_detail::softmax_cross_entropy<T>(int(logits.shape()[0]), int(logits.size() / logits.shape()[0]), logits.data(),
+                                                labels.data(), smoothing, grad.data());
+  }
+  static double sigmoid_binary_cross_entropy(const tensor& logits, const tensor& targets, tensor& grad) {
+    grad.resize(logits.shape());
+    return cpu_detail::sigmoid_binary_cross_entropy<T>(int(logits.shape()[0]), int(logits.size() / logits.shape()[0]),
+                                                       logits.data(), targets.data(), grad.data());
+  }
+
+  // Optimizer steps on one parameter (state arrays have the parameter's shape).
+  static void sgd_update(array& p, const array& grad, array& momentum_buffer, double lr, double momentum,
+                         double weight_decay, bool nesterov, bool first_step) {
+    cpu_detail::sgd_update<T>(std::int64_t(p.size()), p.data(), grad.data(), momentum_buffer.data(), lr, momentum,
+                              weight_decay, nesterov, first_step);
+  }
+  static void adamw_update(array& p, const array& grad, array& m, array& v, double lr, double beta1, double beta2,
+                           double eps, double weight_decay, std::int64_t step) {
+    cpu_detail::adamw_update<T>(std::int64_t(p.size()), p.data(), grad.data(), m.data(), v.data(), lr, beta1, beta2, eps,
+                                weight_decay, step);
+  }
+  static double squared_norm(const array& a) { return cpu_detail::squared_norm<T>(std::int64_t(a.size()), a.data()); }
+  static void scale(array& a, double k) { cpu_detail::scale<T>(std::int64_t(a.size()), a.data(), k); }
+
   // a += b, elementwise (residual connections, gradient fan-in).
   static void add_inplace(tensor& a, const tensor& b) {
     T* pa = a.data();
@@ -174,7 +202,7 @@ struct cpu_t {
   static void scale_channels(const tensor& x, const tensor& s, tensor& y) {
     y.resize(x.shape());
     const std::int64_t planes = std::int64_t(x.shape()[0] * x.shape()[1]), plane = std::int64_t(x.shape()[2] * x.shape()[3]);
-    cpu_detail::parallel_for(planes, [&](std::int64_t nc) {
+    cpu_detail::parallel_for(planes, plane, [&](std::int64_t nc) {
       const T k = s.data()[nc];
       const T* p = x.data() + nc * plane;
       T* q = y.data() + nc * plane;
@@ -186,7 +214,7 @@ struct cpu_t {
     dx.resize(x.shape());
     ds.resize(s.shape());
     const std::int64_t planes = std::int64_t(x.shape()[0] * x.shape()[1]), plane = std::int64_t(x.shape()[2] * x.shape()[3]);
-    cpu_detail::parallel_for(planes, [&](std::int64_t nc) {
+    cpu_detail::parallel_for(planes, plane, [&](std::int64_t nc) {
       const T k = s.data()[nc];
       const T* p = x.data() + nc * plane;
       const T* g = dy.data() + nc * plane;

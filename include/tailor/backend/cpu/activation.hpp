@@ -17,7 +17,7 @@ inline constexpr std::int64_t elementwise_block = 1 << 14;
 template <class F>
 void for_blocks(std::int64_t n, F&& body) {
   const std::int64_t blocks = (n + elementwise_block - 1) / elementwise_block;
-  parallel_for(blocks, [&](std::int64_t b) { body(b * elementwise_block, std::min(n, (b + 1) * elementwise_block)); });
+  parallel_for(blocks, elementwise_block, [&](std::int64_t b) { body(b * elementwise_block, std::min(n, (b + 1) * elementwise_block)); });
 }
 
 template <class T>

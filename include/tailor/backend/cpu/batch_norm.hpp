@@ -19,7 +19,7 @@ struct batch_norm_dims {
 template <class T>
 void batch_norm_forward_train(const batch_norm_dims& d, const T* x, const T* gamma, const T* beta, double eps, T* y,
                               T* mean_out, T* invstd_out, T* var_out) {
-  parallel_for(d.c, [&](std::int64_t c) {
+  parallel_for(d.c, 2 * d.count(), [&](std::int64_t c) {
     double sum = 0;
     for (std::int64_t n = 0; n < d.n; ++n) {
       const T* p = x + (n * d.c + c) * d.plane;
@@ -48,7 +48,7 @@ void batch_norm_forward_train(const batch_norm_dims& d, const T* x, const T* gam
 template <class T>
 void batch_norm_forward_eval(const batch_norm_dims& d, const T* x, const T* gamma, const T* beta, const T* running_mean,
                              const T* running_var, double eps, T* y) {
-  parallel_for(d.n * d.c, [&](std::int64_t nc) {
+  parallel_for(d.n * d.c, d.plane, [&](std::int64_t nc) {
     const std::int64_t c = nc % d.c;
     const double invstd = 1.0 / std::sqrt(double(running_var[c]) + eps);
     const T scale = T(gamma[c] * invstd), shift = T(beta[c] - running_mean[c] * invstd * gamma[c]);
@@ -65,7 +65,7 @@ void batch_norm_forward_eval(const batch_norm_dims& d, const T* x, const T* gamm
 template <class T>
 void batch_norm_backward(const batch_norm_dims& d, bool batch_statistics, const T* x, const T* dy, const T* gamma,
                          const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta) {
-  parallel_for(d.c, [&](std::int64_t c) {
+  parallel_for(d.c, 2 * d.count(), [&](std::int64_t c) {
     const double m = mean[c], is = invstd[c];
     double sum_dy = 0, sum_dy_xhat = 0;
     for (std::int64_t n = 0; n < d.n; ++n) {

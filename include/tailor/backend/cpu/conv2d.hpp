@@ -45,7 +45,7 @@ void im2col(const conv_plan& p, const T* x, int n0, int images, int group, T* co
   const auto& s = p.s;
   const int cg = s.in_per_group(), kk = s.kernel_h * s.kernel_w;
   const std::int64_t cols = images * p.out_plane;
-  parallel_for(std::int64_t{cg} * kk, [&](std::int64_t row) {
+  parallel_for(std::int64_t{cg} * kk, images * p.out_plane, [&](std::int64_t row) {
     const int c = static_cast<int>(row / kk), kh = static_cast<int>(row % kk) / s.kernel_w, kw = static_cast<int>(row % kk) % s.kernel_w;
     T* out = col + row * cols;
     for (int i = 0; i < images; ++i) {
@@ -74,7 +74,7 @@ void col2im_add(const conv_plan& p, const T* col, int n0, int images, int group,
   const auto& s = p.s;
   const int cg = s.in_per_group(), kk = s.kernel_h * s.kernel_w;
   const std::int64_t cols = images * p.out_plane;
-  parallel_for(cg, [&](std::int64_t c) {
+  parallel_for(cg, kk * images * p.out_plane, [&](std::int64_t c) {
     for (int k = 0; k < kk; ++k) {
       const int kh = k / s.kernel_w, kw = k % s.kernel_w;
       const T* in = col + (c * kk + k) * cols;
@@ -102,7 +102,7 @@ template <class T>
 void depthwise_forward(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
   const auto& s = p.s;
   const int kk = s.kernel_h * s.kernel_w;
-  parallel_for(std::int64_t{p.n} * s.in_channels, [&](std::int64_t nc) {
+  parallel_for(std::int64_t{p.n} * s.in_channels, kk * p.out_plane, [&](std::int64_t nc) {
     const int c = static_cast<int>(nc % s.in_channels);
     const T* plane = x + nc * p.in_plane;
     const T* k = w + std::int64_t{c} * kk;
@@ -129,7 +129,7 @@ void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy,
   const auto& s = p.s;
   const int kk = s.kernel_h * s.kernel_w, C = s.in_channels;
   if (dx) {
-    parallel_for(std::int64_t{p.n} * C, [&](std::int64_t nc) {
+    parallel_for(std::int64_t{p.n} * C, kk * p.out_plane, [&](std::int64_t nc) {
       const int c = static_cast<int>(nc % C);
       const T* g = dy + nc * p.out_plane;
       const T* k = w + std::int64_t{c} * kk;
@@ -151,7 +151,7 @@ void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy,
   }
   // Weight and bias gradients: one thread per channel sums over the batch.
   if (!dw && !db) return;
-  parallel_for(C, [&](std::int64_t c) {
+  parallel_for(C, p.n * kk * p.out_plane, [&](std::int64_t c) {
     T* gk = dw ? dw + c * kk : nullptr;
     T bsum = 0;
     for (int n = 0; n < p.n; ++n) {
@@ -207,7 +207,7 @@ void conv2d_forward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const
         T* tmp = scratch.data() + std::size_t(K) * cols;
         gemm<T>(false, false, ocg, static_cast<int>(cols), K, T(1), wg, K, col, static_cast<int>(cols), T(0), tmp,
                 static_cast<int>(cols));
-        parallel_for(std::int64_t{images} * ocg, [&](std::int64_t io) {
+        parallel_for(std::int64_t{images} * ocg, p.out_plane, [&](std::int64_t io) {
           const std::int64_t i = io / ocg, oc = io % ocg;
           std::copy_n(tmp + oc * cols + i * p.out_plane, p.out_plane,
                       y.data() + ((n0 + i) * s.out_channels + std::int64_t{g} * ocg + oc) * p.out_plane);
@@ -216,7 +216,7 @@ void conv2d_forward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const
     }
   }
   if (bias) {
-    parallel_for(std::int64_t{p.n} * s.out_channels, [&](std::int64_t no) {
+    parallel_for(std::int64_t{p.n} * s.out_channels, p.out_plane, [&](std::int64_t no) {
       const T b = bias[no % s.out_channels];
       T* out = y.data() + no * p.out_plane;
       for (std::int64_t i = 0; i < p.out_plane; ++i) out[i] += b;
@@ -233,7 +233,7 @@ void conv2d_backward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, cons
   if (s.depthwise() && s.out_per_group() == 1)
     return depthwise_backward(p, x.data(), w.data(), dy.data(), dx ? dx->data() : nullptr, dw, db);
   if (db) {
-    parallel_for(s.out_channels, [&](std::int64_t oc) {
+    parallel_for(s.out_channels, p.n * p.out_plane, [&](std::int64_t oc) {
       T sum = 0;
       for (int n = 0; n < p.n; ++n) {
         const T* g = dy.data() + (std::int64_t{n} * s.out_channels + oc) * p.out_plane;
@@ -267,7 +267,7 @@ void conv2d_backward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, cons
         ld_dy = static_cast<int>(p.out_plane);
       } else {
         T* tmp = scratch.data() + col_size;
-        parallel_for(std::int64_t{images} * ocg, [&](std::int64_t io) {
+        parallel_for(std::int64_t{images} * ocg, p.out_plane, [&](std::int64_t io) {
           const std::int64_t i = io / ocg, oc = io % ocg;
           std::copy_n(dy.data() + ((n0 + i) * s.out_channels + std::int64_t{g} * ocg + oc) * p.out_plane, p.out_plane,
                       tmp + oc * cols + i * p.out_plane);

@@ -13,14 +13,21 @@ extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace tailor::backend::cpu_detail {
 
+// Below this much work (indices x cost per index, in element operations) a parallel region costs
+// more than it saves; on a loaded machine its spinning threads cost far more.
+inline constexpr std::int64_t parallel_threshold = std::int64_t{1} << 16;
+
+// body(i) for i in [0, n); cost_per_index estimates the element operations of one index.
 template <class F>
-void parallel_for(std::int64_t n, F&& body) {
+void parallel_for(std::int64_t n, std::int64_t cost_per_index, F&& body) {
 #if defined(_OPENMP)
-  if (n > 1 && omp_get_max_threads() > 1) {
+  if (n > 1 && n * cost_per_index >= parallel_threshold && omp_get_max_threads() > 1) {
 #pragma omp parallel for schedule(static)
     for (std::int64_t i = 0; i < n; ++i) body(i);
     return;
   }
+#else
+  (void)cost_per_index;
 #endif
   for (std::int64_t i = 0; i < n; ++i) body(i);
 }

@@ -18,7 +18,7 @@ struct pool_dims {
 // the flat in-plane index of each output's maximum (first one wins ties, as torch).
 template <class T>
 void max_pool_forward(const nn::conv2d_shape& s, const pool_dims& d, const T* x, T* y, std::int32_t* argmax) {
-  parallel_for(d.n * d.c, [&](std::int64_t nc) {
+  parallel_for(d.n * d.c, std::int64_t{d.oh} * d.ow * s.kernel_h * s.kernel_w, [&](std::int64_t nc) {
     const T* plane = x + nc * d.h * d.w;
     T* out = y + nc * d.oh * d.ow;
     std::int32_t* arg = argmax + nc * d.oh * d.ow;
@@ -47,7 +47,7 @@ void max_pool_forward(const nn::conv2d_shape& s, const pool_dims& d, const T* x,
 
 template <class T>
 void max_pool_backward(const pool_dims& d, const std::int32_t* argmax, const T* dy, T* dx) {
-  parallel_for(d.n * d.c, [&](std::int64_t nc) {
+  parallel_for(d.n * d.c, std::int64_t{d.h} * d.w, [&](std::int64_t nc) {
     T* plane = dx + nc * d.h * d.w;
     for (int i = 0; i < d.h * d.w; ++i) plane[i] = T(0);
     const T* g = dy + nc * d.oh * d.ow;
@@ -61,7 +61,7 @@ void max_pool_backward(const pool_dims& d, const std::int32_t* argmax, const T* 
 template <class T>
 void avg_pool_forward(const nn::conv2d_shape& s, const pool_dims& d, const T* x, T* y) {
   const T inv = T(1) / T(s.kernel_h * s.kernel_w);
-  parallel_for(d.n * d.c, [&](std::int64_t nc) {
+  parallel_for(d.n * d.c, std::int64_t{d.oh} * d.ow * s.kernel_h * s.kernel_w, [&](std::int64_t nc) {
     const T* plane = x + nc * d.h * d.w;
     T* out = y + nc * d.oh * d.ow;
     for (int oy = 0; oy < d.oh; ++oy)
@@ -83,7 +83,7 @@ void avg_pool_forward(const nn::conv2d_shape& s, const pool_dims& d, const T* x,
 template <class T>
 void avg_pool_backward(const nn::conv2d_shape& s, const pool_dims& d, const T* dy, T* dx) {
   const T inv = T(1) / T(s.kernel_h * s.kernel_w);
-  parallel_for(d.n * d.c, [&](std::int64_t nc) {
+  parallel_for(d.n * d.c, std::int64_t{d.oh} * d.ow * s.kernel_h * s.kernel_w, [&](std::int64_t nc) {
     T* plane = dx + nc * d.h * d.w;
     for (int i = 0; i < d.h * d.w; ++i) plane[i] = T(0);
     const T* g = dy + nc * d.oh * d.ow;
@@ -105,7 +105,7 @@ void avg_pool_backward(const nn::conv2d_shape& s, const pool_dims& d, const T* d
 // y[n][c] = mean of x[n][c] over the plane; dx = dy / plane everywhere.
 template <class T>
 void global_avg_pool_forward(std::int64_t planes, std::int64_t plane, const T* x, T* y) {
-  parallel_for(planes, [&](std::int64_t nc) {
+  parallel_for(planes, plane, [&](std::int64_t nc) {
     double sum = 0;
     const T* p = x + nc * plane;
     for (std::int64_t i = 0; i < plane; ++i) sum += p[i];
@@ -115,7 +115,7 @@ void global_avg_pool_forward(std::int64_t planes, std::int64_t plane, const T* x
 
 template <class T>
 void global_avg_pool_backward(std::int64_t planes, std::int64_t plane, const T* dy, T* dx) {
-  parallel_for(planes, [&](std::int64_t nc) {
+  parallel_for(planes, plane, [&](std::int64_t nc) {
     const T v = dy[nc] / T(plane);
     T* p = dx + nc * plane;
     for (std::int64_t i = 0; i < plane; ++i) p[i] = v;
