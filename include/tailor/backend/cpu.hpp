@@ -16,6 +16,7 @@
 
 #include "cpu/activation.hpp"
 #include "cpu/batch_norm.hpp"
+#include "cpu/caching_allocator.hpp"
 #include "cpu/conv2d.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/linear.hpp"
@@ -29,9 +30,10 @@ namespace tailor::backend {
 template <class T>
 struct cpu_t {
   using value_type = T;
-  using tensor = xt::xtensor<T, 4>;  // activations, N x C x H x W, contiguous row-major
-  using array = xt::xarray<T>;       // parameters and buffers, with torch's shapes
-  using index_tensor = xt::xtensor<std::int32_t, 4>;
+  // Activations, N x C x H x W, contiguous row-major, from the caching allocator.
+  using tensor = xt::xtensor<T, 4, xt::layout_type::row_major, cpu_detail::caching_allocator<T>>;
+  using array = xt::xarray<T>;  // parameters and buffers, with torch's shapes
+  using index_tensor = xt::xtensor<std::int32_t, 4, xt::layout_type::row_major, cpu_detail::caching_allocator<std::int32_t>>;
   static constexpr std::string_view name = "cpu";
 
   // Per-layer scratch memory, reused across steps (im2col columns).
@@ -40,6 +42,8 @@ struct cpu_t {
   };
 
   static void set_num_threads(int n) { cpu_detail::set_num_threads(n); }
+  // Hands the activation memory kept for reuse back to the system.
+  static void release_cached_memory() { cpu_detail::block_cache::instance().release(); }
   static int num_threads() { return cpu_detail::num_threads(); }
 
   static void conv2d_forward(const nn::conv2d_shape& s, const tensor& x, const array& w, const array* bias, tensor& y,
@@ -109,6 +113,17 @@ struct cpu_t {
   static void activation_forward(nn::activation_kind k, const tensor& x, tensor& y) {
     y.resize(x.shape());
     cpu_detail::activation_forward<T>(k, x.data(), y.data(), std::int64_t(x.size()));
+  }
+  using mask_tensor = xt::xtensor<std::uint8_t, 4, xt::layout_type::row_major, cpu_detail::caching_allocator<std::uint8_t>>;
+  static constexpr bool keeps_mask(nn::activation_kind k) { return cpu_detail::keeps_mask(k); }
+  // In place (x becomes f(x)) with a one-byte mask for backward; for keeps_mask(k) kinds only.
+  static void activation_forward_masked(nn::activation_kind k, tensor& x, mask_tensor& mask) {
+    mask.resize(x.shape());
+    cpu_detail::activation_forward_masked<T>(k, x.data(), mask.data(), std::int64_t(x.size()));
+  }
+  static void activation_backward_masked(nn::activation_kind k, const mask_tensor& mask, const tensor& dy, tensor& dx) {
+    dx.resize(dy.shape());
+    cpu_detail::activation_backward_masked<T>(k, mask.data(), dy.data(), dx.data(), std::int64_t(dy.size()));
   }
   static void activation_backward(nn::activation_kind k, const tensor& x, const tensor& dy, tensor& dx) {
     dx.resize(x.shape());

@@ -77,4 +77,49 @@ void activation_backward(nn::activation_kind k, const T* x, const T* dy, T* dx, 
   });
 }
 
+// ReLU, ReLU6 and hard-sigmoid are piecewise linear with one non-zero slope, so their backward only
+// needs to know where x was inside the linear piece: one byte per element instead of the input.
+constexpr bool keeps_mask(nn::activation_kind k) {
+  return k == nn::activation_kind::relu || k == nn::activation_kind::relu6 || k == nn::activation_kind::hard_sigmoid;
+}
+
+// In place: x becomes f(x) and mask[i] = 1 where the slope is non-zero.
+template <class T>
+void activation_forward_masked(nn::activation_kind k, T* x, std::uint8_t* mask, std::int64_t n) {
+  using nn::activation_kind;
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) {
+    switch (k) {
+      case activation_kind::relu:
+        for (auto i = b; i < e; ++i) {
+          const bool on = x[i] > T(0);
+          mask[i] = on;
+          x[i] = on ? x[i] : T(0);
+        }
+        break;
+      case activation_kind::relu6:
+        for (auto i = b; i < e; ++i) {
+          mask[i] = x[i] > T(0) && x[i] < T(6);
+          x[i] = std::min(std::max(x[i], T(0)), T(6));
+        }
+        break;
+      case activation_kind::hard_sigmoid:
+        for (auto i = b; i < e; ++i) {
+          mask[i] = x[i] > T(-3) && x[i] < T(3);
+          x[i] = std::min(std::max(x[i] + T(3), T(0)), T(6)) / T(6);
+        }
+        break;
+      default: break;
+    }
+  });
+}
+
+// dx = dy * slope where the mask is set (slope 1, or 1/6 for hard-sigmoid).
+template <class T>
+void activation_backward_masked(nn::activation_kind k, const std::uint8_t* mask, const T* dy, T* dx, std::int64_t n) {
+  const T slope = k == nn::activation_kind::hard_sigmoid ? T(1) / T(6) : T(1);
+  for_blocks(n, [&](std::int64_t b, std::int64_t e) {
+    for (auto i = b; i < e; ++i) dx[i] = mask[i] ? dy[i] * slope : T(0);
+  });
+}
+
 }  // namespace tailor::backend::cpu_detail

@@ -8,9 +8,6 @@
 #include <cstdint>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
-#include <xtensor/xtensor.hpp>
-
 #include "../../nn/conv2d_shape.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
@@ -39,7 +36,17 @@ struct conv_plan {
   bool columns_are_input(int images) const { return s.pointwise() && s.dilation_h == 1 && s.dilation_w == 1 && images == 1; }
 };
 
-// col[(c*KH + kh)*KW + kw][i*P + p] = x[n0+i][group channel c][ih][iw] (0 in the padding).
+// The output columns [lo, hi) whose input column ox * stride - pad + offset lies inside [0, w).
+inline void valid_columns(int ow, int w, int stride, int start, int& lo, int& hi) {
+  // ix = ox * stride + start; need 0 <= ix < w.
+  lo = start >= 0 ? 0 : (-start + stride - 1) / stride;
+  hi = start >= w ? 0 : std::min(ow, (w - 1 - start) / stride + 1);
+  if (hi < lo) hi = lo;
+}
+
+// col[(c*KH + kh)*KW + kw][i*P + p] = x[n0+i][group channel c][ih][iw] (0 in the padding). Each
+// output row is a zero-padded, strided copy of one input row: the bounds are worked out once per
+// row, so the inner loop is a plain (vectorisable) copy.
 template <class T>
 void im2col(const conv_plan& p, const T* x, int n0, int images, int group, T* col) {
   const auto& s = p.s;
@@ -47,21 +54,24 @@ void im2col(const conv_plan& p, const T* x, int n0, int images, int group, T* co
   const std::int64_t cols = images * p.out_plane;
   parallel_for(std::int64_t{cg} * kk, images * p.out_plane, [&](std::int64_t row) {
     const int c = static_cast<int>(row / kk), kh = static_cast<int>(row % kk) / s.kernel_w, kw = static_cast<int>(row % kk) % s.kernel_w;
+    const int start = kw * s.dilation_w - s.pad_w;
+    int lo, hi;
+    valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
     T* out = col + row * cols;
     for (int i = 0; i < images; ++i) {
       const T* plane = x + ((std::int64_t{n0} + i) * s.in_channels + std::int64_t{group} * cg + c) * p.in_plane;
-      for (int oy = 0; oy < p.oh; ++oy) {
+      for (int oy = 0; oy < p.oh; ++oy, out += p.ow) {
         const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
         if (iy < 0 || iy >= p.h) {
           std::fill(out, out + p.ow, T(0));
-          out += p.ow;
           continue;
         }
-        const T* src = plane + std::int64_t{iy} * p.w;
-        for (int ox = 0; ox < p.ow; ++ox) {
-          const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
-          *out++ = (ix >= 0 && ix < p.w) ? src[ix] : T(0);
-        }
+        const T* src = plane + std::int64_t{iy} * p.w + start;
+        std::fill(out, out + lo, T(0));
+        if (s.stride_w == 1) std::copy(src + lo, src + hi, out + lo);
+        else
+          for (int ox = lo; ox < hi; ++ox) out[ox] = src[ox * s.stride_w];
+        std::fill(out + hi, out + p.ow, T(0));
       }
     }
   });
@@ -77,20 +87,20 @@ void col2im_add(const conv_plan& p, const T* col, int n0, int images, int group,
   parallel_for(cg, kk * images * p.out_plane, [&](std::int64_t c) {
     for (int k = 0; k < kk; ++k) {
       const int kh = k / s.kernel_w, kw = k % s.kernel_w;
+      const int start = kw * s.dilation_w - s.pad_w;
+      int lo, hi;
+      valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
       const T* in = col + (c * kk + k) * cols;
       for (int i = 0; i < images; ++i) {
         T* plane = dx + ((std::int64_t{n0} + i) * s.in_channels + std::int64_t{group} * cg + c) * p.in_plane;
-        for (int oy = 0; oy < p.oh; ++oy) {
+        for (int oy = 0; oy < p.oh; ++oy, in += p.ow) {
           const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-          if (iy < 0 || iy >= p.h) {
-            in += p.ow;
-            continue;
-          }
-          T* dst = plane + std::int64_t{iy} * p.w;
-          for (int ox = 0; ox < p.ow; ++ox, ++in) {
-            const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
-            if (ix >= 0 && ix < p.w) dst[ix] += *in;
-          }
+          if (iy < 0 || iy >= p.h) continue;
+          T* dst = plane + std::int64_t{iy} * p.w + start;
+          if (s.stride_w == 1)
+            for (int ox = lo; ox < hi; ++ox) dst[ox] += in[ox];
+          else
+            for (int ox = lo; ox < hi; ++ox) dst[ox * s.stride_w] += in[ox];
         }
       }
     }
@@ -178,9 +188,9 @@ void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy,
 }
 
 // y = conv(x, w) + bias. x: N x C x H x W, w: OC x C/G x KH x KW, y: N x OC x OH x OW (resized here).
-template <class T>
-void conv2d_forward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const xt::xarray<T>& w, const T* bias,
-                    xt::xtensor<T, 4>& y, std::vector<T>& scratch) {
+template <class T, class Tensor, class Array>
+void conv2d_forward(const nn::conv2d_shape& s, const Tensor& x, const Array& w, const T* bias, Tensor& y,
+                    std::vector<T>& scratch) {
   const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
   y.resize({x.shape()[0], std::size_t(s.out_channels), std::size_t(p.oh), std::size_t(p.ow)});
   if (s.depthwise() && s.out_per_group() == 1) return depthwise_forward(p, x.data(), w.data(), bias, y.data());
@@ -225,9 +235,9 @@ void conv2d_forward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const
 }
 
 // Accumulates dw (and db when given) and, when dx is given, writes dx = d(loss)/dx.
-template <class T>
-void conv2d_backward(const nn::conv2d_shape& s, const xt::xtensor<T, 4>& x, const xt::xarray<T>& w,
-                     const xt::xtensor<T, 4>& dy, xt::xtensor<T, 4>* dx, T* dw, T* db, std::vector<T>& scratch) {
+template <class T, class Tensor, class Array>
+void conv2d_backward(const nn::conv2d_shape& s, const Tensor& x, const Array& w, const Tensor& dy, Tensor* dx, T* dw,
+                     T* db, std::vector<T>& scratch) {
   const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
   if (dx) dx->resize(x.shape());
   if (s.depthwise() && s.out_per_group() == 1)

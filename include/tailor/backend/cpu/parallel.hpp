@@ -9,7 +9,7 @@
 #include <omp.h>
 #endif
 
-extern "C" void openblas_set_num_threads(int num_threads);
+#include <dlfcn.h>
 
 namespace tailor::backend::cpu_detail {
 
@@ -48,13 +48,17 @@ inline int num_threads() {
 #endif
 }
 
-// One knob for both pools: our loops and OpenBLAS's GEMM.
+// One knob for both pools: our loops and the BLAS's GEMM. OpenBLAS's setter is looked up at run
+// time, so any CBLAS links (Debian's libblas.so is OpenBLAS behind an alternative that does not
+// export it to the linker) and another BLAS simply keeps its own setting.
 inline void set_num_threads(int n) {
   if (n < 1) n = 1;
 #if defined(_OPENMP)
   omp_set_num_threads(n);
 #endif
-  openblas_set_num_threads(n);
+  using setter = void (*)(int);
+  static const auto openblas = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (openblas) openblas(n);
 }
 
 }  // namespace tailor::backend::cpu_detail

@@ -17,6 +17,14 @@ class activation {
 
   tensor forward(tensor x, bool training) {
     if (kind_ == activation_kind::identity) return x;
+    if (!training) {  // nothing to remember: in place
+      B::activation_forward(kind_, x, x);
+      return x;
+    }
+    if (B::keeps_mask(kind_)) {  // in place, remembering only where the slope is non-zero
+      B::activation_forward_masked(kind_, x, mask_);
+      return x;
+    }
     tensor y;
     B::activation_forward(kind_, x, y);
     if (training) input_ = std::move(x);
@@ -25,6 +33,10 @@ class activation {
   tensor backward(const tensor& dy) {
     if (kind_ == activation_kind::identity) return dy;
     tensor dx;
+    if (B::keeps_mask(kind_)) {
+      B::activation_backward_masked(kind_, mask_, dy, dx);
+      return dx;
+    }
     B::activation_backward(kind_, input_, dy, dx);
     return dx;
   }
@@ -33,11 +45,15 @@ class activation {
   template <class F>
   void visit_buffers(const std::string&, F&&) {}
   activation_kind kind() const { return kind_; }
-  void release_cache() { input_ = tensor(); }
+  void release_cache() {
+    input_ = tensor();
+    mask_ = typename B::mask_tensor();
+  }
 
  private:
   activation_kind kind_ = activation_kind::relu;
   tensor input_;
+  typename B::mask_tensor mask_;
 };
 
 }  // namespace tailor::nn

@@ -1,0 +1,90 @@
+// The engine's speed, like for like with bench/peers/torch_step.py: one SGD step (momentum 0.9,
+// weight decay 1e-4, cross-entropy) per iteration on random inputs, and inference, reported as
+// images per second (items_per_second). resnet18 and mobilenet_v3_small as torchvision builds them
+// with their 1000-class heads; the small CNN (4 x conv-bn-relu, 32..256 channels) with 10 classes.
+//
+//   build/bin/tailor_bench --benchmark_filter='BM_train_step/resnet18'    (bench/run_train_bench.sh
+//   runs every case in its own process, next to the PyTorch peer, and records peak memory)
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include <tailor/backend/cpu.hpp>
+#include <tailor/nn/backbones/mobilenet_v3.hpp>
+#include <tailor/nn/backbones/resnet.hpp>
+#include <tailor/nn/backbones/small_cnn.hpp>
+#include <tailor/task/classification_network.hpp>
+#include <tailor/train/classification_trainer.hpp>
+
+namespace {
+
+using B = tailor::backend::cpu;
+
+int bench_threads() {
+  const char* t = std::getenv("TAILOR_BENCH_THREADS");
+  return t ? std::atoi(t) : 2;  // the peer runs torch with 2 threads
+}
+
+B::tensor random_images(int batch, int size, std::uint64_t seed) {
+  auto x = B::tensor::from_shape({std::size_t(batch), 3, std::size_t(size), std::size_t(size)});
+  std::mt19937_64 r(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (auto& v : x) v = d(r);
+  return x;
+}
+
+template <class Tag>
+void BM_train_step(benchmark::State& state, int classes, int size, int batch) {
+  B::set_num_threads(bench_threads());
+  tailor::task::classification_network<Tag, B> net(classes, {}, 1);
+  tailor::train::classification_train_options o;
+  o.lr = 0.01;
+  o.momentum = 0.9;
+  o.nesterov = false;
+  o.weight_decay = 1e-4;
+  o.total_steps = 1 << 20;
+  tailor::train::classification_trainer<decltype(net)> trainer(net, o);
+  const auto x = random_images(batch, size, 2);
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
+  for (int i = 0; i < batch; ++i) labels[std::size_t(i)] = i % classes;
+  trainer.step(x, labels);  // warm-up: allocations, OpenBLAS threads
+  for (auto _ : state) benchmark::DoNotOptimize(trainer.step(x, labels));
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["threads"] = bench_threads();
+}
+
+template <class Tag>
+void BM_infer(benchmark::State& state, int classes, int size, int batch) {
+  B::set_num_threads(bench_threads());
+  tailor::task::classification_network<Tag, B> net(classes, {}, 1);
+  const auto x = random_images(batch, size, 3);
+  benchmark::DoNotOptimize(net.forward(x, false));
+  for (auto _ : state) benchmark::DoNotOptimize(net.forward(x, false));
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["threads"] = bench_threads();
+}
+
+template <class Tag>
+void register_case(const std::string& name, int classes, int size, int batch) {
+  const std::string suffix = name + "/" + std::to_string(size) + "/" + std::to_string(batch);
+  benchmark::RegisterBenchmark(("BM_train_step/" + suffix).c_str(),
+                               [=](benchmark::State& s) { BM_train_step<Tag>(s, classes, size, batch); })
+      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+  benchmark::RegisterBenchmark(("BM_infer/" + suffix).c_str(), [=](benchmark::State& s) { BM_infer<Tag>(s, classes, size, batch); })
+      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_case<tailor::nn::resnet<18>>("resnet18", 1000, 128, 32);
+  register_case<tailor::nn::mobilenet_v3_small>("mobilenet_v3_small", 1000, 224, 32);
+  register_case<tailor::nn::small_cnn>("small_cnn", 10, 64, 64);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
