@@ -10,12 +10,7 @@ find_package(PNG REQUIRED)
 find_package(fmt REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(Threads REQUIRED)
-# OpenMP parallelises the CPU backend's loops (BLAS has its own threads); without it they run serially.
-find_package(OpenMP COMPONENTS CXX)
 
 set(TAILOR_DEPENDENCY_TARGETS
   xtensor xtensor-blas BLAS::BLAS simdjson::simdjson libjpeg-turbo::turbojpeg PNG::PNG
   fmt::fmt nlohmann_json::nlohmann_json Threads::Threads)
-if(OpenMP_CXX_FOUND)
-  list(APPEND TAILOR_DEPENDENCY_TARGETS OpenMP::OpenMP_CXX)
-endif()

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include <tailor/backend/cpu.hpp>
 #include <tailor/nn/layers/activation.hpp>
@@ -342,4 +343,39 @@ TEST_CASE("squeeze-and-excitation and a sequential conv-bn-act block", "[layers]
                                               "features.0.1.num_batches_tracked"});
     check_gradients(block, random_tensor(2, 2, 5, 5, 71), 11);
   }
+}
+
+// Our loops give the same bits for any thread count; GEMMs split into column blocks may round
+// differently (the BLAS picks kernels by block size), so across thread counts results agree to
+// float precision, and for one thread count they are identical run after run.
+TEST_CASE("results are repeatable for a thread count and agree across thread counts", "[layers][threads]") {
+  using BF = tailor::backend::cpu;
+  auto run = [](int threads) {
+    BF::set_num_threads(threads);
+    nn::conv2d<BF> conv(conv_shape(16, 32, 3, 1, 1));
+    nn::batch_norm2d<BF> bn(32);
+    nn::activation<BF> act(nn::activation_kind::hard_swish);
+    nn::rng r(4);
+    conv.init(r);
+    BF::tensor x = BF::tensor::from_shape({8, 16, 24, 24});
+    std::mt19937_64 g(9);
+    std::normal_distribution<float> d(0.f, 1.f);
+    for (auto& v : x) v = d(g);
+    BF::tensor y = act.forward(bn.forward(conv.forward(x, true), true), true);
+    BF::tensor dx = conv.backward(bn.backward(act.backward(y)));
+    std::vector<float> out(y.begin(), y.end());
+    out.insert(out.end(), dx.begin(), dx.end());
+    out.insert(out.end(), conv.weight().grad.begin(), conv.weight().grad.end());
+    return out;
+  };
+  const auto one = run(1), two = run(2), two_again = run(2), three = run(3);
+  BF::set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+  REQUIRE(two == two_again);
+  REQUIRE(run(1) == one);
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    worst = std::max({worst, double(std::abs(one[i] - two[i])), double(std::abs(one[i] - three[i]))});
+    scale = std::max(scale, double(std::abs(one[i])));
+  }
+  REQUIRE(worst <= 1e-5 * scale);
 }

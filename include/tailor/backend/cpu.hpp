@@ -1,7 +1,7 @@
 #pragma once
 // backend::cpu — the CPU compute policy: xtensor containers for ownership and shapes, OpenBLAS
 // GEMM for convolutions and linear layers, and hand-written loops over data() for the rest (one
-// file per op in backend/cpu/). Layers call only the static functions below, so a CUDA policy with
+// file per op in backend/cpu/), all on one pool of threads (cpu/thread_pool.hpp). Layers call only the static functions below, so a CUDA policy with
 // the same members slots in without touching layers, backbones or tasks.
 //
 // Layout: NCHW. Measured on this 2-core machine (docs/performance.md, "Tensor layout"): with im2col

@@ -46,17 +46,20 @@ class classification_trainer {
     else opt_.template emplace<adamw<B>>(adamw_options{0.9, 0.999, 1e-8, o.weight_decay});
   }
 
-  // Multiclass step: labels are class indices.
-  double step(tensor x, const std::vector<std::int32_t>& labels) {
+  // Multiclass step: labels are class indices. The training-mode logits are handed back when
+  // asked for (training accuracy without a second forward pass).
+  double step(tensor x, const std::vector<std::int32_t>& labels, tensor* logits_out = nullptr) {
     tensor logits = net_.forward(std::move(x), true), grad;
     check_labels(labels);
     const double loss = B::softmax_cross_entropy(logits, labels, o_.label_smoothing, grad);
+    if (logits_out) *logits_out = std::move(logits);
     return finish(loss, grad);
   }
   // Multilabel step: targets are 0/1, N x C x 1 x 1.
-  double step(tensor x, const tensor& targets) {
+  double step(tensor x, const tensor& targets, tensor* logits_out = nullptr) {
     tensor logits = net_.forward(std::move(x), true), grad;
     const double loss = B::sigmoid_binary_cross_entropy(logits, targets, grad);
+    if (logits_out) *logits_out = std::move(logits);
     return finish(loss, grad);
   }
 

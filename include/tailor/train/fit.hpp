@@ -1,0 +1,148 @@
+#pragma once
+// Training a classification network on images for a number of epochs, in one of three
+// fine-tuning modes:
+//   full          every parameter trains;
+//   partial       the backbone's first `frozen_stages` stages keep their (pretrained) weights;
+//   linear_probe  the whole backbone is frozen: its pooled features are computed once (evaluation
+//                 transform, no augmentation) and cached, and only the head trains on them — the
+//                 fast path for few-shot data with a pretrained backbone.
+// Reports each epoch (loss, training accuracy, throughput, learning rate) through a callback, and
+// stops with training_diverged as the trainer does.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../pipeline/batch_loader.hpp"
+#include "classification_trainer.hpp"
+
+namespace tailor::train {
+
+enum class finetune_mode { full, partial, linear_probe };
+
+struct epoch_report {
+  int epoch = 0;
+  double loss = 0, train_accuracy = 0, learning_rate = 0, seconds = 0, images_per_second = 0;
+};
+
+struct fit_options {
+  int epochs = 10;
+  finetune_mode mode = finetune_mode::full;
+  int frozen_stages = 0;  // partial mode
+  classification_train_options train;  // total_steps / warmup_steps are filled in from the epochs
+  double warmup_epochs = 1.0;
+  pipeline::loader_options loader;
+  std::function<void(const epoch_report&)> on_epoch;
+};
+
+struct fit_result {
+  std::vector<epoch_report> epochs;
+  std::int64_t steps = 0;
+};
+
+namespace detail {
+template <class T>
+int argmax_row(const T* row, int c) {
+  int best = 0;
+  for (int k = 1; k < c; ++k)
+    if (row[k] > row[best]) best = k;  // first wins ties, as np.argmax
+  return best;
+}
+// The head of a classification network as a network of its own (the linear probe's trainer).
+template <class Net>
+struct head_only {
+  using backend = typename Net::backend;
+  using tensor = typename backend::tensor;
+  Net& net;
+  int classes() const { return net.classes(); }
+  tensor forward(tensor x, bool training) { return net.head().forward(std::move(x), training); }
+  void backward(const tensor& g) { net.head().backward(g, false); }
+  template <class F>
+  void visit_parameters(const std::string& prefix, F&& f) {
+    net.head().visit_parameters(prefix, f);
+  }
+};
+
+}  // namespace detail
+
+template <class Net>
+fit_result fit_classifier(Net& net, const pipeline::image_store& store, const std::vector<std::vector<std::int32_t>>& labels,
+                          bool multilabel, fit_options o) {
+  using B = typename Net::backend;
+  using tensor = typename B::tensor;
+  const int classes = net.classes();
+  fit_result result;
+  if (o.mode == finetune_mode::partial) net.backbone().freeze_stages(o.frozen_stages);
+  if (o.mode == finetune_mode::linear_probe) net.backbone().freeze_stages(net.backbone().stage_count());
+
+  o.loader.train = o.mode != finetune_mode::linear_probe;
+  pipeline::batch_loader<B> loader(store, labels, classes, multilabel, o.loader);
+  const auto per_epoch = std::int64_t(loader.batches_per_epoch());
+  o.train.total_steps = std::max<std::int64_t>(1, per_epoch * o.epochs);
+  o.train.warmup_steps = std::int64_t(o.warmup_epochs * double(per_epoch));
+  o.train.multilabel = multilabel;
+
+  // Linear probe: the frozen backbone's features, once, then batches of cached features.
+  std::vector<tensor> feature_batches;
+  std::vector<pipeline::batch<B>> probe_batches;
+  if (o.mode == finetune_mode::linear_probe) {
+    loader.start_epoch(0);
+    while (auto b = loader.next()) {
+      feature_batches.push_back(net.backbone().forward(std::move(b->images), false));
+      b->images = tensor();
+      probe_batches.push_back(std::move(*b));
+    }
+  }
+
+  detail::head_only<Net> head{net};
+  classification_trainer<Net> full_trainer(net, o.train);
+  classification_trainer<detail::head_only<Net>> probe_trainer(head, o.train);
+
+  for (int epoch = 0; epoch < o.epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    epoch_report rep;
+    rep.epoch = epoch;
+    rep.learning_rate = o.mode == finetune_mode::linear_probe ? probe_trainer.learning_rate() : full_trainer.learning_rate();
+    double loss_sum = 0;
+    std::size_t seen = 0, correct = 0;
+    auto account = [&](double loss, std::size_t n, const tensor& logits, const pipeline::batch<B>& b) {
+      loss_sum += loss * double(n);
+      seen += n;
+      if (!multilabel)
+        for (std::size_t i = 0; i < n; ++i)
+          correct += detail::argmax_row(logits.data() + i * std::size_t(classes), classes) == b.labels[i];
+    };
+    if (o.mode == finetune_mode::linear_probe) {
+      // Shuffle the cached batches' order per epoch; the batches themselves stay as computed.
+      std::vector<std::size_t> order(feature_batches.size());
+      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::mt19937_64 r(backend::cpu_detail::splitmix64(o.loader.seed + std::uint64_t(epoch)));
+      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[r() % i]);
+      for (auto k : order) {
+        const auto& b = probe_batches[k];
+        const double loss = multilabel ? probe_trainer.step(feature_batches[k], b.targets) : probe_trainer.step(feature_batches[k], b.labels);
+        account(loss, b.labels.size(), head.forward(feature_batches[k], false), b);
+      }
+    } else {
+      loader.start_epoch(epoch);
+      while (auto b = loader.next()) {
+        const std::size_t n = b->labels.size();
+        tensor logits;
+        const double loss = multilabel ? full_trainer.step(std::move(b->images), b->targets, &logits)
+                                       : full_trainer.step(std::move(b->images), b->labels, &logits);
+        account(loss, n, logits, *b);
+      }
+    }
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    rep.loss = seen ? loss_sum / double(seen) : 0;
+    rep.train_accuracy = seen && !multilabel ? double(correct) / double(seen) : 0;
+    rep.images_per_second = rep.seconds > 0 ? double(seen) / rep.seconds : 0;
+    result.epochs.push_back(rep);
+    if (o.on_epoch) o.on_epoch(rep);
+  }
+  result.steps = o.mode == finetune_mode::linear_probe ? probe_trainer.steps() : full_trainer.steps();
+  return result;
+}
+
+}  // namespace tailor::train
