@@ -174,3 +174,54 @@ TEST_CASE("fitting on generated images: full, partial and linear probe", "[pipel
     REQUIRE(r.epochs.back().loss < r.epochs.front().loss);
   }
 }
+
+TEST_CASE("checkpoint and resume: a resumed run ends with the weights of an uninterrupted one", "[pipeline][checkpoint]") {
+  tailor::testing::temp_dir dir("resume");
+  tailor::examples::example_data_options eo;
+  eo.classification_images_per_class = 4;
+  eo.detection_images = 0;
+  tailor::examples::write_example_data(dir.path, eo);
+  const auto coco = tailor::data::read_coco_file(dir.path / "classification_train.json", {}).dataset;
+  const auto samples = pl::make_classification_samples(coco, dir.path);
+  pl::image_store store(samples.files, {32, std::size_t{1} << 24, 1});
+  store.preload();
+  using net_t = tailor::task::classification_network<nn::small_cnn, B>;
+  auto weights = [](net_t& net) {
+    std::vector<float> w;
+    net.visit_parameters("", [&](const std::string&, nn::parameter<B>& p) { w.insert(w.end(), p.value.begin(), p.value.end()); });
+    net.visit_buffers("", [&](const std::string&, B::array& a, nn::buffer_kind) { w.insert(w.end(), a.begin(), a.end()); });
+    return w;
+  };
+  tailor::train::fit_options o;
+  o.epochs = 4;
+  o.loader.batch_size = 4;
+  o.loader.augment.size = 24;
+  o.loader.seed = 5;
+
+  net_t straight(4, {0.25}, 2);
+  tailor::train::fit_classifier(straight, store, samples.labels, false, o);
+
+  // The same run, interrupted after its second epoch (the checkpoint of that epoch is written) ...
+  o.checkpoint = dir.path / "run.safetensors";
+  net_t part(4, {0.25}, 2);
+  auto interrupted = o;
+  struct stop_after_two {};
+  interrupted.on_epoch = [](const tailor::train::epoch_report& e) {
+    if (e.epoch == 1) throw stop_after_two{};
+  };
+  REQUIRE_THROWS_AS(tailor::train::fit_classifier(part, store, samples.labels, false, interrupted), stop_after_two);
+  REQUIRE(std::filesystem::exists(o.checkpoint));
+  // ... is not resumed with other options ...
+  net_t resumed(4, {0.25}, 99);  // other initial weights: the checkpoint must replace them all
+  auto changed = o;
+  changed.train.lr = 0.2;
+  changed.resume = true;
+  REQUIRE_THROWS_WITH(tailor::train::fit_classifier(resumed, store, samples.labels, false, changed),
+                      Catch::Contains("another configuration"));
+  // ... and with the same options continues where it stopped.
+  o.resume = true;
+  const auto r = tailor::train::fit_classifier(resumed, store, samples.labels, false, o);
+  REQUIRE(r.epochs.size() == 2);
+  REQUIRE(r.epochs.front().epoch == 2);
+  REQUIRE(weights(resumed) == weights(straight));
+}

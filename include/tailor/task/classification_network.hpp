@@ -30,6 +30,7 @@ class classification_network {
   using backend = B;
   using tensor = typename B::tensor;
   using backbone_type = decltype(Tag::template make<B>());
+  static constexpr std::string_view backbone_name = Tag::name;
 
   classification_network(int classes, const nn::backbone_options& o = {}, std::uint64_t seed = 0)
       : backbone_(Tag::template make<B>(o)), head_(backbone_.feature_dim(), classes) {

@@ -66,6 +66,19 @@ class classification_trainer {
   std::int64_t steps() const { return steps_; }
   double learning_rate() const { return schedule_.at(steps_); }
   double last_grad_norm() const { return grad_norm_; }
+  // Checkpoint support: the optimizer's state slot for a key (nullptr if it keeps no such state),
+  // and the counters a resumed run continues from.
+  typename B::array* optimizer_state_slot(const std::string& key, const std::vector<std::size_t>& shape, std::int64_t steps) {
+    return std::visit([&](auto& o) -> typename B::array* {
+      if constexpr (std::is_same_v<std::decay_t<decltype(o)>, std::monostate>) return nullptr;
+      else return o.state_slot(key, shape, steps);
+    }, opt_);
+  }
+  double first_loss() const { return first_loss_; }
+  void restore_counters(std::int64_t steps, double first_loss) {
+    steps_ = steps;
+    first_loss_ = first_loss;
+  }
   template <class F>
   void visit_optimizer_state(F&& f) {
     std::visit([&](auto& o) {

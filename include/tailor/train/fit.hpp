@@ -9,12 +9,14 @@
 // Reports each epoch (loss, training accuracy, throughput, learning rate) through a callback, and
 // stops with training_diverged as the trainer does.
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "../pipeline/batch_loader.hpp"
+#include "checkpoint.hpp"
 #include "classification_trainer.hpp"
 
 namespace tailor::train {
@@ -34,7 +36,24 @@ struct fit_options {
   double warmup_epochs = 1.0;
   pipeline::loader_options loader;
   std::function<void(const epoch_report&)> on_epoch;
+  // When set, a checkpoint is written there after every epoch (atomically); with resume = true a
+  // run continues from it (and refuses one made with other options).
+  std::filesystem::path checkpoint;
+  bool resume = false;
 };
+
+// The options a checkpoint must agree with to be resumed (everything that changes the numbers).
+inline std::string fit_config_text(const fit_options& o, std::string_view network) {
+  const auto& t = o.train;
+  const auto& a = o.loader.augment;
+  return fmt::format(
+      "network={} epochs={} mode={} frozen_stages={} optimizer={} lr={} momentum={} nesterov={} weight_decay={} "
+      "label_smoothing={} clip_norm={} warmup_epochs={} batch={} drop_last={} seed={} size={} scale=[{},{}] "
+      "ratio=[{},{}] flip={} jitter=[{},{},{}]",
+      network, o.epochs, int(o.mode), o.frozen_stages, int(t.optimizer), t.lr, t.momentum, t.nesterov, t.weight_decay,
+      t.label_smoothing, t.clip_norm, o.warmup_epochs, o.loader.batch_size, o.loader.drop_last, o.loader.seed, a.size,
+      a.scale_min, a.scale_max, a.ratio_min, a.ratio_max, a.horizontal_flip, a.brightness, a.contrast, a.saturation);
+}
 
 struct fit_result {
   std::vector<epoch_report> epochs;
@@ -98,8 +117,23 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
   detail::head_only<Net> head{net};
   classification_trainer<Net> full_trainer(net, o.train);
   classification_trainer<detail::head_only<Net>> probe_trainer(head, o.train);
+  const bool probe = o.mode == finetune_mode::linear_probe;
 
-  for (int epoch = 0; epoch < o.epochs; ++epoch) {
+  std::size_t parameters = 0;
+  net.visit_parameters("", [&](const std::string&, auto& p) { parameters += p.value.size(); });
+  const std::string config = fit_config_text(o, fmt::format("{} classes={} parameters={}", Net::backbone_name, classes, parameters));
+  int first_epoch = 0;
+  if (o.resume) {
+    std::error_code ec;
+    if (o.checkpoint.empty() || !std::filesystem::exists(o.checkpoint, ec))
+      throw error(failure_code::invalid_argument,
+                  fmt::format("cannot resume: no checkpoint at '{}' (start the run without resume)", o.checkpoint.string()));
+    const auto info = probe ? load_checkpoint(o.checkpoint, net, probe_trainer, config)
+                            : load_checkpoint(o.checkpoint, net, full_trainer, config);
+    first_epoch = int(info.epoch + 1);
+  }
+
+  for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     epoch_report rep;
     rep.epoch = epoch;
@@ -128,6 +162,8 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
       loader.start_epoch(epoch);
       while (auto b = loader.next()) {
         const std::size_t n = b->labels.size();
+        // Dropout masks from the step number: the same after a resume.
+        net.backbone().reseed_dropout(backend::cpu_detail::splitmix64(o.loader.seed ^ std::uint64_t(full_trainer.steps())));
         tensor logits;
         const double loss = multilabel ? full_trainer.step(std::move(b->images), b->targets, &logits)
                                        : full_trainer.step(std::move(b->images), b->labels, &logits);
@@ -139,6 +175,20 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
     rep.train_accuracy = seen && !multilabel ? double(correct) / double(seen) : 0;
     rep.images_per_second = rep.seconds > 0 ? double(seen) / rep.seconds : 0;
     result.epochs.push_back(rep);
+    if (!o.checkpoint.empty()) {
+      checkpoint_info info;
+      info.epoch = epoch;
+      info.config = config;
+      if (probe) {
+        info.steps = probe_trainer.steps();
+        info.first_loss = probe_trainer.first_loss();
+        save_checkpoint(o.checkpoint, net, probe_trainer, info);
+      } else {
+        info.steps = full_trainer.steps();
+        info.first_loss = full_trainer.first_loss();
+        save_checkpoint(o.checkpoint, net, full_trainer, info);
+      }
+    }
     if (o.on_epoch) o.on_epoch(rep);
   }
   result.steps = o.mode == finetune_mode::linear_probe ? probe_trainer.steps() : full_trainer.steps();

@@ -65,7 +65,16 @@ class sgd {
   void visit_state(F&& f) {
     for (auto& [name, buf] : state_) f(name + ".momentum_buffer", buf);
   }
-  void set_steps(std::int64_t s) { steps_ = s; }
+  // Restoring a checkpoint: the state array stored under `key` (as visit_state names it), created
+  // with `shape`; nullptr for a key this optimizer does not keep.
+  typename B::array* state_slot(const std::string& key, const std::vector<std::size_t>& shape, std::int64_t steps) {
+    static constexpr std::string_view suffix = ".momentum_buffer";
+    if (!key.ends_with(suffix)) return nullptr;
+    auto& a = state_[key.substr(0, key.size() - suffix.size())];
+    a.resize(shape);
+    steps_ = steps;
+    return &a;
+  }
 
  private:
   sgd_options o_;
@@ -107,6 +116,19 @@ class adamw {
       f(name + ".exp_avg", s.m);
       f(name + ".exp_avg_sq", s.v);
     }
+  }
+  // Restoring a checkpoint (see sgd::state_slot); every parameter is taken to have made `steps` steps.
+  typename B::array* state_slot(const std::string& key, const std::vector<std::size_t>& shape, std::int64_t steps) {
+    for (std::string_view suffix : {std::string_view(".exp_avg_sq"), std::string_view(".exp_avg")})
+      if (key.ends_with(suffix)) {
+        auto& s = state_[key.substr(0, key.size() - suffix.size())];
+        s.steps = steps;
+        steps_ = steps;
+        auto& a = suffix == ".exp_avg" ? s.m : s.v;
+        a.resize(shape);
+        return &a;
+      }
+    return nullptr;
   }
 
  private:
