@@ -379,3 +379,18 @@ TEST_CASE("results are repeatable for a thread count and agree across thread cou
   }
   REQUIRE(worst <= 1e-5 * scale);
 }
+
+TEST_CASE("the thread pool survives being resized between runs", "[layers][threads]") {
+  namespace cd = tailor::backend::cpu_detail;
+  auto& pool = cd::thread_pool::instance();
+  const int saved = pool.threads();
+  for (int i = 0; i < 200; ++i) {
+    pool.set_threads(1 + i % 3);
+    std::vector<int> hits(64, 0);
+    pool.run(64, [&](std::int64_t b, std::int64_t e) {
+      for (auto k = b; k < e; ++k) hits[std::size_t(k)] += 1;
+    });
+    REQUIRE(std::count(hits.begin(), hits.end(), 1) == 64);
+  }
+  pool.set_threads(saved);
+}

@@ -26,8 +26,11 @@ struct parameter {
 // What a buffer holds, so writers can keep torch's dtypes (num_batches_tracked is int64 there).
 enum class buffer_kind { statistic, counter };
 
+// An empty part adds nothing: join_name("backbone", "") is "backbone" (ResNet's stem is the unit
+// named "", whose tensors sit at the top level: "conv1.weight", or "backbone.conv1.weight").
 inline std::string join_name(std::string_view prefix, std::string_view name) {
   if (prefix.empty()) return std::string(name);
+  if (name.empty()) return std::string(prefix);
   std::string out;
   out.reserve(prefix.size() + 1 + name.size());
   out.append(prefix).append(".").append(name);

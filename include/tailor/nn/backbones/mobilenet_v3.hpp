@@ -49,8 +49,11 @@ mobilenet_v3_backbone<B> make_mobilenet_v3(mobilenet_v3_size size, const backbon
   }
   const int last_in = adjust(rows.back().out), last_out = 6 * last_in;
   net.add_unit(fmt::format("features.{}", i), conv_bn_act<B>({last_in, last_out, 1, 1, 1, HS, eps, momentum}), last_out, 1);
-  // torchvision keeps last_channel at 1024 / 1280 regardless of width (reduced_tail=False).
-  net.set_neck({size == mobilenet_v3_size::small ? 1024 : 1280, HS, 0.2, "classifier.0"});
+  // torchvision's last_channel: adjust_channels(1024 or 1280), i.e. scaled by the width too
+  // (_mobilenet_v3_conf: 1024 -> 256 for the small model at width_mult 0.25).
+  if (!(o.dropout >= 0.0 && o.dropout < 1.0))
+    throw error(failure_code::invalid_argument, fmt::format("mobilenet_v3: dropout must be in [0, 1), got {}", o.dropout));
+  net.set_neck({adjust(size == mobilenet_v3_size::small ? 1024 : 1280), HS, o.dropout, "classifier.0"});
   return net;
 }
 

@@ -14,7 +14,8 @@
 namespace tailor::nn {
 
 struct backbone_options {
-  double width = 1.0;  // channel multiplier
+  double width = 1.0;    // channel multiplier
+  double dropout = 0.2;  // MobileNetV3's classifier dropout (torchvision's default); unused by the others
 };
 
 template <Backend B>
