@@ -9,6 +9,8 @@
 //
 // Numbers are written from integers (hundredths) rather than formatted as doubles: the same
 // bytes as "{:.2f}" would give, several times faster, and identical on every platform.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -189,6 +191,200 @@ inline std::string make_coco_like(const coco_like_options& o = {}) {
                          detail::coco_categories[c].name);
   out = fmt::format_to(out, "]}}\n");
   return fmt::to_string(buf);
+}
+
+// A detection-evaluation case shaped like COCO val2017 with a detector's output: the ground truth
+// (5,000 images, 36,000 boxes of the 80 categories, about 1% of them crowd regions) and a results
+// file with 100 detections per image. Each image shows 1 to 4 categories (person the most
+// frequent), box sides are log-uniform (about 40% small, 30% medium, 30% large by COCO's ranges)
+// and the 'area' field is 45-90% of the box, as a segmentation area is. Detections: most boxes
+// are found once or more with jittered position and size and a high score (some with a confused
+// category), crowd regions catch a few, and random boxes with low scores fill each image to 100.
+// Every number is written in hundredths (scores in 1e-5), so the C++ and Python sides parse the
+// same doubles; scores tie often, which exercises the stable sorts.
+//
+//   auto c = tailor::bench::make_detection_case();   // c.ground_truth, c.results: JSON text
+struct detection_case_options {
+  std::size_t images = 5'000;
+  std::size_t boxes = 36'000;  // ground-truth boxes, crowd regions included
+  std::size_t detections_per_image = 100;
+  int crowd_permille = 10;
+  std::uint64_t seed = 2017;
+};
+
+struct detection_case {
+  std::string ground_truth;  // COCO file: images (with sizes and file names), annotations, categories
+  std::string results;       // COCO results: [{image_id, category_id, bbox, score}, ...]
+  std::size_t crowd_boxes = 0;
+};
+
+inline detection_case make_detection_case(const detection_case_options& o = {}) {
+  detail::rng r(o.seed);
+  auto uniform = [&] { return static_cast<double>(r.next() >> 11) * 0x1.0p-53; };  // [0, 1)
+  auto normal = [&] { return (uniform() + uniform() + uniform() + uniform() - 2.0) * 1.7320508075688772; };  // ~N(0,1)
+  constexpr std::size_t category_count = std::size(detail::coco_categories);
+  // Category frequencies falling off with the list position (person first), as in COCO.
+  std::vector<double> cumulative(category_count);
+  double total = 0;
+  for (std::size_t c = 0; c < category_count; ++c) cumulative[c] = total += 1.0 / (static_cast<double>(c) + 3.0);
+  auto pick_category = [&] {
+    const double u = uniform() * total;
+    const auto it = std::upper_bound(cumulative.begin(), cumulative.end(), u);
+    return static_cast<std::size_t>(std::min<std::ptrdiff_t>(it - cumulative.begin(), category_count - 1));
+  };
+
+  struct image_info {
+    std::int64_t id;
+    std::int64_t w, h;  // hundredths of a pixel
+    std::vector<std::size_t> palette;
+  };
+  std::vector<image_info> images(o.images);
+  std::int64_t id = 0;
+  for (auto& im : images) {
+    id += r.between(1, 200);
+    im.id = id;
+    const bool landscape = r.between(0, 3) != 0;
+    const std::int64_t longer = 640, shorter = r.between(240, 480);
+    im.w = (landscape ? longer : shorter) * 100;
+    im.h = (landscape ? shorter : longer) * 100;
+    const auto n = static_cast<std::size_t>(r.between(1, 4));
+    while (im.palette.size() < n) {
+      const auto c = pick_category();
+      if (std::find(im.palette.begin(), im.palette.end(), c) == im.palette.end()) im.palette.push_back(c);
+    }
+  }
+
+  // A box inside a w x h image (hundredths): log-uniform side from 6 px to 90% of the shorter
+  // side, aspect ratio within e^+-0.8.
+  struct box {
+    std::int64_t x, y, w, h;
+  };
+  auto random_box = [&](const image_info& im, double scale) {
+    const double lo = std::log(6.0), hi = std::log(0.9 * static_cast<double>(std::min(im.w, im.h)) / 100.0);
+    const double side = std::exp(lo + uniform() * (hi - lo)) * scale, aspect = std::exp((uniform() - 0.5) * 1.6);
+    const auto bw = std::clamp<std::int64_t>(static_cast<std::int64_t>(side * std::sqrt(aspect) * 100), 200, im.w);
+    const auto bh = std::clamp<std::int64_t>(static_cast<std::int64_t>(side / std::sqrt(aspect) * 100), 200, im.h);
+    return box{r.between(0, im.w - bw), r.between(0, im.h - bh), bw, bh};
+  };
+  // A detection of box b: centre shifted by ~N(0, 7%) of the size, size scaled by ~e^N(0, 0.12),
+  // clipped to the image (at least 1 px).
+  auto jitter = [&](const image_info& im, const box& b) {
+    const double cx = static_cast<double>(b.x) + static_cast<double>(b.w) * (0.5 + 0.07 * normal());
+    const double cy = static_cast<double>(b.y) + static_cast<double>(b.h) * (0.5 + 0.07 * normal());
+    const double w = static_cast<double>(b.w) * std::exp(0.12 * normal()), h = static_cast<double>(b.h) * std::exp(0.12 * normal());
+    auto x0 = std::clamp<std::int64_t>(static_cast<std::int64_t>(cx - w / 2), 0, im.w - 100);
+    auto y0 = std::clamp<std::int64_t>(static_cast<std::int64_t>(cy - h / 2), 0, im.h - 100);
+    auto x1 = std::clamp<std::int64_t>(static_cast<std::int64_t>(cx + w / 2), x0 + 100, im.w);
+    auto y1 = std::clamp<std::int64_t>(static_cast<std::int64_t>(cy + h / 2), y0 + 100, im.h);
+    return box{x0, y0, x1 - x0, y1 - y0};
+  };
+
+  struct gt_box {
+    std::size_t image;
+    std::size_t category;
+    box b;
+    bool crowd;
+  };
+  std::vector<gt_box> gt(o.boxes);
+  std::vector<std::vector<std::size_t>> boxes_of(o.images);
+  detection_case out;
+  for (std::size_t j = 0; j < o.boxes; ++j) {
+    const auto image = static_cast<std::size_t>(r.between(0, static_cast<std::int64_t>(o.images) - 1));
+    const auto& im = images[image];
+    const bool crowd = r.between(0, 999) < o.crowd_permille;
+    const auto category = im.palette[static_cast<std::size_t>(r.between(0, static_cast<std::int64_t>(im.palette.size()) - 1))];
+    gt[j] = {image, category, random_box(im, crowd ? 2.0 : 1.0), crowd};
+    out.crowd_boxes += crowd ? 1 : 0;
+    boxes_of[image].push_back(j);
+  }
+
+  fmt::memory_buffer buf;
+  auto it = std::back_inserter(buf);
+  it = fmt::format_to(it, "{{\"info\": {{\"description\": \"COCO val2017-like detection evaluation case\"}}, \"images\": [");
+  for (std::size_t i = 0; i < o.images; ++i)
+    it = fmt::format_to(it, "{}{{\"id\": {}, \"file_name\": \"{:012}.jpg\", \"width\": {}, \"height\": {}}}", i ? ", " : "",
+                        images[i].id, images[i].id, images[i].w / 100, images[i].h / 100);
+  it = fmt::format_to(it, "], \"annotations\": [");
+  for (std::size_t j = 0; j < o.boxes; ++j) {
+    const auto& g = gt[j];
+    const std::int64_t area = g.b.w * g.b.h * r.between(45, 90) / 10'000;  // hundredths of square pixels
+    it = fmt::format_to(it, "{}{{\"id\": {}, \"image_id\": {}, \"category_id\": {}, \"iscrowd\": {}, \"area\": ", j ? ", " : "",
+                        j + 1, images[g.image].id, detail::coco_categories[g.category].id, g.crowd ? 1 : 0);
+    it = detail::hundredths(it, area);
+    it = fmt::format_to(it, ", \"bbox\": [");
+    it = detail::hundredths(it, g.b.x);
+    *it++ = ',';
+    it = detail::hundredths(it, g.b.y);
+    *it++ = ',';
+    it = detail::hundredths(it, g.b.w);
+    *it++ = ',';
+    it = detail::hundredths(it, g.b.h);
+    it = fmt::format_to(it, "]}}");
+  }
+  it = fmt::format_to(it, "], \"categories\": [");
+  for (std::size_t c = 0; c < category_count; ++c)
+    it = fmt::format_to(it, "{}{{\"supercategory\": \"{}\", \"id\": {}, \"name\": \"{}\"}}", c == 0 ? "" : ", ",
+                        detail::coco_categories[c].supercategory, detail::coco_categories[c].id, detail::coco_categories[c].name);
+  it = fmt::format_to(it, "]}}\n");
+  out.ground_truth = fmt::to_string(buf);
+
+  buf.clear();
+  buf.reserve(o.images * o.detections_per_image * 90);
+  it = std::back_inserter(buf);
+  *it++ = '[';
+  bool first = true;
+  struct det {
+    std::size_t category;
+    box b;
+    std::int64_t score;  // 1e-5
+  };
+  std::vector<det> dets;
+  for (std::size_t i = 0; i < o.images; ++i) {
+    const auto& im = images[i];
+    dets.clear();
+    for (auto j : boxes_of[i]) {
+      const auto& g = gt[j];
+      if (g.crowd) {  // a few detections inside the crowd region
+        for (auto n = r.between(0, 3); n > 0; --n) {
+          const box part{g.b.x + r.between(0, g.b.w / 2), g.b.y + r.between(0, g.b.h / 2), std::max<std::int64_t>(g.b.w / 4, 100),
+                         std::max<std::int64_t>(g.b.h / 4, 100)};
+          dets.push_back({g.category, jitter(im, part), r.between(5'000, 90'000)});
+        }
+        continue;
+      }
+      if (r.between(0, 9) == 0) continue;  // missed
+      const int copies = 1 + (r.between(0, 99) < 35 ? 1 : 0) + (r.between(0, 99) < 15 ? 1 : 0);
+      for (int c = 0; c < copies; ++c) {
+        const bool confused = r.between(0, 99) < 8;
+        const auto category = confused ? pick_category() : g.category;
+        const std::int64_t score = c == 0 ? r.between(30'000, 99'999) : r.between(1'000, 60'000);
+        dets.push_back({category, jitter(im, g.b), score});
+      }
+    }
+    if (dets.size() > o.detections_per_image) dets.resize(o.detections_per_image);
+    while (dets.size() < o.detections_per_image) {  // background false positives, low scores
+      const auto category = r.between(0, 1) ? im.palette[static_cast<std::size_t>(r.between(0, static_cast<std::int64_t>(im.palette.size()) - 1))]
+                                            : pick_category();
+      const double u = uniform();
+      dets.push_back({category, random_box(im, 1.0), 1 + static_cast<std::int64_t>(u * u * u * 60'000)});
+    }
+    for (const auto& d : dets) {
+      it = fmt::format_to(it, "{}{{\"image_id\": {}, \"category_id\": {}, \"bbox\": [", first ? "" : ", ", im.id,
+                          detail::coco_categories[d.category].id);
+      first = false;
+      it = detail::hundredths(it, d.b.x);
+      *it++ = ',';
+      it = detail::hundredths(it, d.b.y);
+      *it++ = ',';
+      it = detail::hundredths(it, d.b.w);
+      *it++ = ',';
+      it = detail::hundredths(it, d.b.h);
+      it = fmt::format_to(it, "], \"score\": 0.{:05}}}", d.score);
+    }
+  }
+  it = fmt::format_to(it, "]\n");
+  out.results = fmt::to_string(buf);
+  return out;
 }
 
 // Writes the file (for the Python peer). Throws std::runtime_error when it cannot.

@@ -4,20 +4,28 @@
 //   tailor dataset show NAME | dataset list | dataset delete NAME
 //   tailor coco check FILE [--kind K] [--box-units U]
 //   tailor example-data DIR [--seed N]
+//   tailor eval --gt GT.json --predictions P.json [--kind K] [--iou 0.3,0.5,0.75] [--threshold 0.5] [--overlap 0.5]
 //
 // Exit status: 0 success, 1 failure (prints "error: <code>: <message>" and the problems on
 // stderr), 2 usage error.
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/std.h>
 #include <nlohmann/json.hpp>
 
+#include <tailor/core/file_io.hpp>
 #include <tailor/data/coco.hpp>
+#include <tailor/eval/coco_detection.hpp>
+#include <tailor/eval/detection_report.hpp>
 #include <tailor/model/dataset.hpp>
 #include <tailor/model/workspace.hpp>
 #include <tailor/version.hpp>
@@ -123,6 +131,134 @@ nlohmann::json dataset_json(const tailor::dataset& d, tailor::source_state state
   return j;
 }
 
+// tailor eval ----------------------------------------------------------------------------------
+
+struct eval_options {
+  std::string gt, predictions, kind, units = "auto";
+  std::vector<double> ious{0.3, 0.5, 0.75};
+  double threshold = 0.5;  // score (probability) threshold of precision / recall
+  double overlap = 0.5;    // IoU threshold of precision / recall
+};
+
+// What evaluation needs of a ground-truth file and what it does not: images need only their ids,
+// so problems with image files (no file_name, the same file twice, sizes out of range) are left
+// out; every other error stops the evaluation.
+bool matters_for_evaluation(const problem& p) {
+  if (p.level != severity::error) return false;
+  const std::string_view where = p.where;
+  if (where.substr(0, 7) != "images[") return true;
+  const auto close = where.find(']');
+  if (close == std::string_view::npos) return true;
+  const std::string_view field = where.substr(close + 1);
+  if (field.empty()) return p.message.find("no file_name") == std::string::npos;
+  return !(field == ".file_name" || field == ".absolute_url" || field == ".coco_url" || field == ".width" || field == ".height");
+}
+
+// The ground truth of `tailor eval`: a COCO file whose images need only ids (sizes are optional,
+// image files are not looked at).
+tailor::data::coco_dataset read_eval_ground_truth(const eval_options& ev) {
+  auto report = tailor::data::read_coco_file(ev.gt, {.kind = kind_option(ev.kind),
+                                                     .units = *tailor::data::parse_box_units(ev.units),
+                                                     .require_image_sizes = false});
+  problem_list relevant(report.problems.capacity());
+  for (auto& p : report.problems.items())
+    if (matters_for_evaluation(p)) relevant.add(p);
+  if (!report.readable || relevant.has_errors())
+    throw tailor::error(failure_code::dataset_corrupt, tailor::data::summarize(relevant, ev.gt), relevant);
+  auto& d = report.dataset;
+  if (d.kind == tailor::data::dataset_kind::detection && d.units == tailor::data::box_units::normalized)
+    for (std::size_t i = 0; i < d.annotations.size(); ++i) {
+      const auto& a = d.annotations[i];
+      if (a.has_box() && a.image_index != tailor::data::no_index &&
+          (d.images[a.image_index].width <= 0 || d.images[a.image_index].height <= 0))
+        throw tailor::error(failure_code::dataset_corrupt,
+                            fmt::format("{}: annotations[{}] has a normalized box, but its image {} has no width and height "
+                                        "to convert it to pixels; add them, or pass --box-units pixels",
+                                        ev.gt, i, d.images[a.image_index].id));
+    }
+  return std::move(report.dataset);
+}
+
+std::string fixed4(double v) { return v < 0 ? std::string("n/a") : fmt::format("{:.4f}", v); }
+
+void print_detection_report(const tailor::eval::detection_report& r, const eval_options& ev) {
+  fmt::print("detection evaluation\n");
+  fmt::print("  ground truth: {} ({} images, {} boxes{}, {} tags)\n", ev.gt, r.images, r.ground_truth_boxes,
+             r.crowd_boxes ? fmt::format(" + {} crowd regions", r.crowd_boxes) : "", r.category_ids.size());
+  fmt::print("  predictions:  {} ({} detections)\n\n", ev.predictions, r.detections);
+
+  auto row = [](const std::string& label, double value) { fmt::print("  {:<44} {:>7}\n", label, fixed4(value)); };
+  fmt::print("COCO (as pycocotools COCOeval; n/a: no ground truth there)\n");
+  static constexpr const char* rows[12][3] = {
+      {"AP", "0.50:0.95", "all"}, {"AP50", "0.50", "all"},         {"AP75", "0.75", "all"},
+      {"AP_small", "0.50:0.95", "small"}, {"AP_medium", "0.50:0.95", "medium"}, {"AP_large", "0.50:0.95", "large"},
+      {"AR1", "0.50:0.95", "all"}, {"AR10", "0.50:0.95", "all"},       {"AR100", "0.50:0.95", "all"},
+      {"AR_small", "0.50:0.95", "small"}, {"AR_medium", "0.50:0.95", "medium"}, {"AR_large", "0.50:0.95", "large"}};
+  static constexpr int max_dets[12] = {100, 100, 100, 100, 100, 100, 1, 10, 100, 100, 100, 100};
+  for (std::size_t i = 0; i < 12; ++i)
+    row(fmt::format("{:<10} IoU={:<9} area={:<6} maxDets={:<3}", rows[i][0], rows[i][1], rows[i][2], max_dets[i]),
+        r.coco.stats[i]);
+
+  fmt::print("\nmAP (as vision-evaluation's CocoMeanAveragePrecisionEvaluator, maxDets {})\n", r.options.max_dets);
+  for (std::size_t i = 0; i < r.map.ious.size(); ++i)
+    row(fmt::format("{:<10} IoU={}", tailor::eval::map_key(r.map.ious[i]), tailor::eval::python_float_str(r.map.ious[i])),
+        r.map.map[i]);
+  row(fmt::format("{:<10} mean over these IoUs", "avg_mAP"), r.map.avg_map);
+
+  fmt::print("\nprecision / recall at score >= {} and IoU >= {}\n", tailor::eval::python_float_str(r.pr.threshold),
+             tailor::eval::python_float_str(r.pr.overlap));
+  row(fmt::format("precision  ({} true, {} false positives)", r.pr.true_positives, r.pr.false_positives), r.pr.precision);
+  row(fmt::format("recall     (of {} ground-truth boxes)", r.pr.ground_truth), r.pr.recall);
+
+  std::size_t width = 3;
+  for (auto& name : r.tag_names) width = std::max(width, name.size());
+  fmt::print("\nper tag\n  {:<{}}  {:>7}  {:>7}  {:>9}  {:>7}  {:>6}\n", "tag", width, "AP50", "AR100", "precision", "recall",
+             "boxes");
+  for (std::size_t k = 0; k < r.tag_names.size(); ++k)
+    fmt::print("  {:<{}}  {:>7}  {:>7}  {:>9}  {:>7}  {:>6}\n", r.tag_names[k], width, fixed4(r.tag_wise_ap50[k]),
+               fixed4(r.tag_wise_ar[k]), fixed4(r.pr.tag_precision[k]), fixed4(r.pr.tag_recall[k]), r.pr.tag_ground_truth[k]);
+}
+
+// Detection: COCO results against the ground truth's boxes.
+int run_eval_detection(const tailor::data::coco_dataset& gt, const eval_options& ev, const global_options& g) {
+  std::error_code ec;
+  if (!std::filesystem::exists(ev.predictions, ec))
+    throw tailor::error(failure_code::dataset_not_found,
+                        fmt::format("the predictions file {} does not exist; check the path", ev.predictions));
+  const auto bytes = tailor::read_file(ev.predictions);
+  const auto dets = tailor::eval::read_coco_results(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                                                    ev.predictions);
+  std::optional<tailor::eval::detection_accumulator> acc;
+  try {
+    acc.emplace(gt, dets);
+  } catch (const tailor::error& e) {  // name the file: "P.json: detection 3 has image_id 7, ..."
+    throw tailor::error(e.code(), fmt::format("{}: {}", ev.predictions, e.what()));
+  }
+  const auto report = tailor::eval::make_detection_report(
+      *acc, {.ious = ev.ious, .max_dets = 300, .threshold = ev.threshold, .overlap = ev.overlap});
+  if (g.json) fmt::print("{}\n", tailor::eval::to_json(report).dump(2, ' ', false, json_errors));
+  else print_detection_report(report, ev);
+  return 0;
+}
+
+// Classification and multilabel: not wired in yet.
+int run_eval_classification(const tailor::data::coco_dataset& gt, const eval_options&, const global_options&) {
+  throw tailor::error(failure_code::invalid_argument,
+                      fmt::format("classification evaluation: not wired yet (the ground truth is a {} file)",
+                                  tailor::data::to_string(gt.kind)));
+}
+
+// tailor eval: the kind declared with --kind, else the ground truth's, picks the evaluation.
+int run_eval(const eval_options& ev, const global_options& g) {
+  const auto gt = read_eval_ground_truth(ev);
+  switch (gt.kind) {
+    case tailor::data::dataset_kind::detection: return run_eval_detection(gt, ev, g);
+    case tailor::data::dataset_kind::classification:
+    case tailor::data::dataset_kind::multilabel: return run_eval_classification(gt, ev, g);
+  }
+  return run_eval_classification(gt, ev, g);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,6 +316,29 @@ int main(int argc, char** argv) {
   auto* example_cmd = app.add_subcommand("example-data", "Write the generated example dataset (images + COCO files)");
   example_cmd->add_option("dir", example_dir, "Output folder")->required();
   example_cmd->add_option("--seed", example_seed, "Random seed (the same seed gives the same files)");
+
+  // eval --gt GT --predictions P ...
+  eval_options ev;
+  auto* eval_cmd = app.add_subcommand("eval", "Evaluate predictions against a COCO ground truth (detection: COCO AP/AR, "
+                                              "mAP at chosen IoUs, precision and recall at a threshold)");
+  eval_cmd->add_option("--gt", ev.gt, "Ground truth: a COCO file (images need only ids)")->required();
+  eval_cmd->add_option("--predictions", ev.predictions,
+                       "Predictions: for detection, COCO results [{image_id, category_id, bbox, score}, ...]")
+      ->required();
+  eval_cmd->add_option("--kind", ev.kind, "detection | classification | multilabel (default: the ground truth's)")
+      ->check(CLI::IsMember(kinds));
+  eval_cmd->add_option("--box-units", ev.units, "Ground-truth box units: auto | pixels | normalized (default: auto)")
+      ->check(CLI::IsMember(units));
+  eval_cmd->add_option("--iou", ev.ious, "IoU thresholds of the mAP_XX numbers, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  eval_cmd->add_option("--threshold", ev.threshold, "Score threshold of precision / recall (detections scored >= it count)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  eval_cmd->add_option("--overlap", ev.overlap, "IoU threshold of precision / recall")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -267,6 +426,8 @@ int main(int argc, char** argv) {
                    report.problems.warning_count() == 1 ? "" : "s");
         print_problems(stdout, report.problems);
       }
+    } else if (*eval_cmd) {
+      return run_eval(ev, g);
     } else if (*example_cmd) {
       auto summary = tailor::examples::write_example_data(example_dir, {.seed = example_seed});
       if (g.json) {

@@ -522,3 +522,162 @@ TEST_CASE("COCO eval equals a literal transcription of pycocotools on random cas
     CHECK(r.recall == want.recall);
   }
 }
+
+namespace {
+
+// A random case like the literal-transcription test's: boxes with jittered detections (some
+// twice), background false positives, quantized scores (ties), crowds and boundary areas.
+struct random_case {
+  tailor::data::coco_dataset gt;
+  std::vector<detection> dets;
+};
+
+random_case make_random_case(int round, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<gt_box> boxes;
+  const int images = 1 + round % 5, cats = 1 + round % 3;
+  std::vector<std::int64_t> image_ids, cat_ids;
+  for (int i = 0; i < images; ++i) image_ids.push_back(10 + 3 * i);
+  for (int c = 0; c < cats; ++c) cat_ids.push_back(5 - c);
+  random_case out;
+  for (int j = 0; j < 6 * images; ++j) {
+    const double w = 4 + std::floor(u(rng) * 120), h = 4 + std::floor(u(rng) * 120);
+    const double x = std::floor(u(rng) * 100), y = std::floor(u(rng) * 100);
+    const double area = u(rng) < 0.2 ? 1024.0 : u(rng) < 0.1 ? 9216.0 : u(rng) < 0.5 ? w * h * 0.7 : -1;
+    const auto img = image_ids[static_cast<std::size_t>(u(rng) * images)];
+    const auto cat = cat_ids[static_cast<std::size_t>(u(rng) * cats)];
+    boxes.push_back({j + 1, img, cat, x, y, w, h, area, u(rng) < 0.1});
+    const int copies = static_cast<int>(u(rng) * 3);
+    for (int c = 0; c < copies; ++c)
+      out.dets.push_back({img, cat, x + (u(rng) - 0.5) * w * 0.6, y + (u(rng) - 0.5) * h * 0.6, w * (0.7 + u(rng) * 0.6),
+                          h * (0.7 + u(rng) * 0.6), std::round(u(rng) * 8) / 8});
+  }
+  for (int j = 0; j < 4 * images; ++j)
+    out.dets.push_back({image_ids[static_cast<std::size_t>(u(rng) * images)], cat_ids[static_cast<std::size_t>(u(rng) * cats)],
+                        u(rng) * 150, u(rng) * 150, 2 + u(rng) * 100, 2 + u(rng) * 100, std::round(u(rng) * 8) / 8});
+  out.gt = make_gt(image_ids, cat_ids, boxes);
+  return out;
+}
+
+bool same_result(const coco_eval_result& a, const coco_eval_result& b) {
+  return a.stats == b.stats && a.precision == b.precision && a.recall == b.recall && a.per_category_ap == b.per_category_ap &&
+         a.true_positives == b.true_positives && a.false_positives == b.false_positives && a.ground_truth == b.ground_truth;
+}
+
+}  // namespace
+
+TEST_CASE("COCO eval: the detection accumulator equals evaluate_bbox, batch by batch", "[eval]") {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    auto c = make_random_case(round, rng);
+    INFO("round " << round);
+    coco_eval_params p;
+    if (round % 2 == 1) p.max_dets = {1, 3, 2};
+    if (round % 3 == 2) {
+      // Negative scores, and zeros of both signs (which compare equal: a tie kept in input order).
+      for (std::size_t j = 0; j < c.dets.size(); j += 2) c.dets[j].score = -c.dets[j].score;
+      const auto literal = literal_cocoeval(c.gt, c.dets, p);
+      const auto r = evaluate_bbox(c.gt, c.dets, p);
+      CHECK(r.precision == literal.precision);
+      CHECK(r.recall == literal.recall);
+    }
+    // Batches of random sizes (empty ones too, and single detections), then one evaluation.
+    tailor::eval::detection_accumulator acc(c.gt);
+    std::size_t done = 0;
+    while (done < c.dets.size()) {
+      const std::size_t n = std::min<std::size_t>(c.dets.size() - done, static_cast<std::size_t>(rng() % 5));
+      if (n == 1) acc.add(c.dets[done]);
+      else acc.add(std::span(c.dets).subspan(done, n));
+      done += n;
+    }
+    REQUIRE(acc.size() == c.dets.size());
+    const auto want = evaluate_bbox(c.gt, c.dets, p);
+    CHECK(same_result(acc.evaluate(p), want));
+    CHECK(same_result(acc.evaluate(p), want));  // evaluating again changes nothing
+
+    // Evaluate half-way, then add the rest: ties between old and new detections keep input order.
+    tailor::eval::detection_accumulator half(c.gt);
+    const std::size_t mid = c.dets.size() / 2;
+    half.add(std::span(c.dets).first(mid));
+    CHECK(same_result(half.evaluate(p), evaluate_bbox(c.gt, std::span(c.dets).first(mid), p)));
+    half.add(std::span(c.dets).subspan(mid));
+    CHECK(same_result(half.evaluate(p), want));
+  }
+}
+
+TEST_CASE("COCO eval: a bad batch adds nothing to the accumulator", "[eval]") {
+  const auto gt = one_box_gt();
+  tailor::eval::detection_accumulator acc(gt);
+  acc.add(std::vector<detection>{{1, 1, 0, 0, 10, 10, 0.9}});
+  try {
+    acc.add(std::vector<detection>{{1, 1, 50, 50, 10, 10, 0.8}, {1, 1, 0, 0, -1, 10, 0.8}});
+    FAIL("no error");
+  } catch (const tailor::error& e) {
+    CHECK(e.code() == tailor::failure_code::invalid_argument);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("detection 2"));  // counted over everything added
+  }
+  CHECK(acc.size() == 1);
+  CHECK(approx_eq(acc.evaluate().stats[0], one_tp) <= 1e-15);  // the perfect detection alone
+}
+
+TEST_CASE("COCO eval: stat 0 asks for maxDets 100 literally, as pycocotools does", "[eval]") {
+  const auto gt = one_box_gt();
+  const std::vector<detection> dets{{1, 1, 0, 0, 10, 10, 0.9}};
+  coco_eval_params p;
+  p.max_dets = {1, 10, 50};
+  const auto r = evaluate_bbox(gt, dets, p);
+  CHECK(r.stats[0] == -1);  // _summarize(1) uses maxDets=100: not in the list
+  CHECK(approx_eq(r.stats[1], one_tp) <= 1e-15);  // the others use maxDets[2] = 50
+  CHECK(r.stats[8] == 1);
+}
+
+TEST_CASE("COCO eval: minimum score and the counts behind the curves", "[eval]") {
+  // Image 1: the gt box, found by a 0.9 detection; a 0.4 false positive; a 0.3 detection in a
+  // crowd region (ignored).
+  const auto gt = make_gt({1}, {1, 2}, {{1, 1, 1, 0, 0, 10, 10, -1}, {2, 1, 1, 100, 100, 50, 50, -1, true}});
+  const std::vector<detection> dets{{1, 1, 0, 0, 10, 10, 0.9}, {1, 1, 50, 50, 10, 10, 0.4}, {1, 1, 110, 110, 10, 10, 0.3},
+                                    {1, 2, 0, 0, 5, 5, 0.5}};
+  const auto r = evaluate_bbox(gt, dets);
+  // t = 0 (0.5), category 1, area all, maxDets 100.
+  CHECK(r.true_positives_at(0, 0, 0, 2) == 1);
+  CHECK(r.false_positives_at(0, 0, 0, 2) == 1);
+  CHECK(r.ground_truth_at(0, 0) == 1);
+  // Category 2 has no gt: its detection still counts as a false positive.
+  CHECK(r.false_positives_at(0, 1, 0, 2) == 1);
+  CHECK(r.ground_truth_at(1, 0) == 0);
+  CHECK(r.recall_at(0, 1, 0, 2) == -1);
+
+  coco_eval_params p;
+  p.min_score = 0.5;  // keeps the 0.9 and the 0.5 only
+  const auto r2 = evaluate_bbox(gt, dets, p);
+  CHECK(r2.false_positives_at(0, 0, 0, 2) == 0);
+  CHECK(approx_eq(r2.stats[1], one_tp) <= 1e-15);
+  // The same as leaving the low-scored detections out.
+  const std::vector<detection> kept{dets[0], dets[3]};
+  CHECK(same_result(r2, evaluate_bbox(gt, kept)));
+  p.min_score = std::nan("");
+  CHECK_THROWS_AS(evaluate_bbox(gt, dets, p), tailor::error);
+}
+
+TEST_CASE("COCO results JSON: content after the array is an error naming the file and the offset", "[eval]") {
+  auto message_of = [](std::string_view json) {
+    try {
+      tailor::eval::read_coco_results(json, "r.json");
+    } catch (const tailor::error& e) {
+      CHECK(e.code() == tailor::failure_code::invalid_argument);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string ok = R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}])";
+  CHECK(tailor::eval::read_coco_results(ok + " \n\t\r\n", "r.json").size() == 1);  // white space is fine
+  REQUIRE(ok.size() == 71);  // the offset is where the extra content starts
+  CHECK(message_of(ok + "\n]") == "r.json: unexpected content after the results array, at byte offset 72");
+  CHECK(message_of(ok + " []") == "r.json: unexpected content after the results array, at byte offset 72");
+  CHECK(message_of(ok + "x") == "r.json: unexpected content after the results array, at byte offset 71");
+  CHECK(message_of(ok + ", {}") == "r.json: unexpected content after the results array, at byte offset 71");
+  CHECK(message_of("[] 3") == "r.json: unexpected content after the results array, at byte offset 3");
+  // A bracket inside a string is not the end of the array.
+  CHECK(message_of(R"([{"image_id": "]"}] 3)") == "r.json: unexpected content after the results array, at byte offset 20");
+  CHECK_THAT(message_of("[{\"image_id\": 1}"), Catch::Contains("r.json") && Catch::Contains("not closed"));
+}

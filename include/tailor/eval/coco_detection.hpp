@@ -7,16 +7,22 @@
 //   auto dets = tailor::eval::read_coco_results(results_json, "results.json");
 //   auto r = tailor::eval::evaluate_bbox(gt, dets);   // r.stats[0] is AP@[.50:.95]
 //
-// Layout: everything is done one category at a time in flat scratch arrays reused across cells,
-// so nothing is allocated per (image, category) pair.
+//   tailor::eval::detection_accumulator acc(gt);       // or batch by batch, stored once
+//   acc.add(batch);  ...;  auto r2 = acc.evaluate();   // the same numbers
+//
+// Layout: the detections are copied once, in (category, image) cell order and by score within a
+// cell; then everything is done one category at a time in flat scratch arrays reused across
+// cells, so nothing is allocated per (image, category) pair.
 #include <simdjson.h>
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -116,6 +122,9 @@ struct coco_eval_params {
   // all, small, medium, large; bounds are inclusive on both sides (pycocotools quirk: an area of
   // exactly 32^2 is both small and medium).
   std::vector<area_range> area_ranges{{0, 1e10}, {0, 32.0 * 32.0}, {32.0 * 32.0, 96.0 * 96.0}, {96.0 * 96.0, 1e10}};
+  // tailor extension, not in pycocotools: detections scored below this are left out before
+  // anything else, exactly as if they were not in the results. The default keeps every one.
+  double min_score = -std::numeric_limits<double>::infinity();
 };
 
 struct coco_eval_result {
@@ -126,6 +135,12 @@ struct coco_eval_result {
   std::vector<double> recall;     // [T][K][A][M], as eval['recall']
   std::vector<std::int64_t> category_ids;  // sorted: the K dimension
   std::vector<double> per_category_ap;     // AP@[.50:.95], area all, maxDets 100; -1 without gt
+  // Counts behind the curves (tailor additions; pycocotools keeps them implicit). Per
+  // [T][K][A][M]: the true and false positives among the detections accumulate() ranks (each
+  // image's first maxDets[m], ignored ones left out), counted also where there is no ground truth.
+  // Per [K][A]: npig, the ground-truth boxes that are not ignored.
+  std::vector<std::size_t> true_positives, false_positives;  // [T][K][A][M]
+  std::vector<std::size_t> ground_truth;                     // [K][A]
   std::size_t T = 0, R = 0, K = 0, A = 0, M = 0;
 
   double precision_at(std::size_t t, std::size_t r, std::size_t k, std::size_t a, std::size_t m) const {
@@ -134,202 +149,391 @@ struct coco_eval_result {
   double recall_at(std::size_t t, std::size_t k, std::size_t a, std::size_t m) const {
     return recall[((t * K + k) * A + a) * M + m];
   }
+  std::size_t true_positives_at(std::size_t t, std::size_t k, std::size_t a, std::size_t m) const {
+    return true_positives[((t * K + k) * A + a) * M + m];
+  }
+  std::size_t false_positives_at(std::size_t t, std::size_t k, std::size_t a, std::size_t m) const {
+    return false_positives[((t * K + k) * A + a) * M + m];
+  }
+  std::size_t ground_truth_at(std::size_t k, std::size_t a) const { return ground_truth[k * A + a]; }
 };
 
-// Evaluates `dets` against the ground truth `gt` as COCOeval(gt, gt.loadRes(dets), 'bbox') does
-// with the default imgIds/catIds (all of gt's, sorted). Throws error{invalid_argument} for a
-// detection whose image or category is not in gt, or whose numbers are not finite.
-inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<const detection> dets,
-                                      const coco_eval_params& params = {}) {
-  using data::no_index;
+namespace detail {
+
+// A ground-truth box as the matching loop reads it, copied out of the annotation table.
+struct gt_record {
+  data::box bbox;
+  double area = 0;      // the annotation's 'area' field (else w*h), as pycocotools uses it
+  bool crowd = false;
+  bool zero_id = false;  // annotation id 0: reads as "unmatched" in dtMatches (pycocotools quirk)
+};
+
+// The ground truth arranged as COCOeval walks it: images and categories in sorted-id order
+// (p.imgIds / p.catIds are np.unique'd), annotations bucketed by cell = category * I + image, in
+// file order within a cell.
+struct gt_layout {
+  std::size_t I = 0, K = 0;
+  std::vector<std::uint32_t> image_pos, category_pos;  // table index -> sorted position
+  std::vector<std::int64_t> category_ids;               // sorted: the K dimension
+  std::vector<std::uint32_t> gt_begin;                  // per cell, cells + 1 entries
+  std::vector<gt_record> gt;                            // by cell
+
+  explicit gt_layout(const data::coco_dataset& d) {
+    using data::no_index;
+    std::vector<std::uint32_t> image_order(d.images.size()), category_order(d.categories.size());
+    for (std::uint32_t i = 0; i < image_order.size(); ++i) image_order[i] = i;
+    for (std::uint32_t i = 0; i < category_order.size(); ++i) category_order[i] = i;
+    std::sort(image_order.begin(), image_order.end(), [&](auto a, auto b) { return d.images[a].id < d.images[b].id; });
+    std::sort(category_order.begin(), category_order.end(),
+              [&](auto a, auto b) { return d.categories[a].id < d.categories[b].id; });
+    I = image_order.size(), K = category_order.size();
+    if (K != 0 && I > (std::size_t{0xffffffffu} - 1) / K)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("COCO evaluation of {} images x {} categories is too large (at most 2^32 pairs)", I, K));
+    image_pos.resize(I), category_pos.resize(K), category_ids.resize(K);
+    for (std::uint32_t p = 0; p < I; ++p) image_pos[image_order[p]] = p;
+    for (std::uint32_t p = 0; p < K; ++p) category_pos[category_order[p]] = p;
+    for (std::size_t k = 0; k < K; ++k) category_ids[k] = d.categories[category_order[k]].id;
+
+    const std::size_t cells = K * I;
+    gt_begin.assign(cells + 1, 0);
+    std::vector<std::uint32_t> cell_of(d.annotations.size());
+    for (std::size_t j = 0; j < d.annotations.size(); ++j) {
+      const auto& a = d.annotations[j];
+      if (a.image_index == no_index || a.category_index == no_index)
+        throw error(failure_code::invalid_argument,
+                    fmt::format("ground-truth annotations[{}] (id {}) refers to a missing image or category", j, a.id));
+      // A box the loader read but rejected (empty, outside the image) is still evaluated, as
+      // pycocotools uses every gt bbox as given; only a missing or unreadable one is an error.
+      if (!(a.box_state == data::box_status::valid || a.box_state == data::box_status::rejected))
+        throw error(failure_code::invalid_argument,
+                    fmt::format("ground-truth annotations[{}] (id {}) has no usable bbox; detection evaluation needs one", j, a.id));
+      cell_of[j] = static_cast<std::uint32_t>(category_pos[a.category_index] * I + image_pos[a.image_index]);
+      ++gt_begin[cell_of[j] + 1];
+    }
+    for (std::size_t c = 0; c < cells; ++c) gt_begin[c + 1] += gt_begin[c];
+    gt.resize(d.annotations.size());
+    std::vector<std::uint32_t> fill(gt_begin.begin(), gt_begin.end() - 1);
+    for (std::size_t j = 0; j < d.annotations.size(); ++j) {
+      const auto& a = d.annotations[j];
+      gt[fill[cell_of[j]]++] = {a.bbox, a.area, a.iscrowd, a.id == 0};
+    }
+  }
+
+  // The cell of a detection; throws error{invalid_argument} naming it (`index`) when it cannot be
+  // evaluated. `last` remembers the previous image looked up: detections come image by image, and
+  // sparse image ids (COCO's) are looked up in a hash map.
+  struct lookup_cache {
+    std::int64_t image_id = 0;
+    std::uint32_t image_index = data::no_index;
+  };
+  std::uint32_t cell_of(const data::coco_dataset& d, const detection& det, std::size_t index, lookup_cache& last) const {
+    using data::no_index;
+    if (det.image_id != last.image_id || last.image_index == no_index) last = {det.image_id, d.image_ids.find(det.image_id)};
+    const auto ii = last.image_index;
+    if (ii == no_index)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("detection {} has image_id {}, which is not an image of the ground truth", index, det.image_id));
+    const auto ci = d.category_ids.find(det.category_id);
+    if (ci == no_index)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("detection {} has category_id {}, which is not a category of the ground truth", index,
+                              det.category_id));
+    if (!finite_box(det.x, det.y, det.w, det.h) || !std::isfinite(det.score))
+      throw error(failure_code::invalid_argument,
+                  fmt::format("detection {} has a non-finite number or a negative size: bbox [{}, {}, {}, {}], score {}",
+                              index, det.x, det.y, det.w, det.h, det.score));
+    return static_cast<std::uint32_t>(category_pos[ci] * I + image_pos[ii]);
+  }
+};
+
+// Detections in fixed-size chunks that never move (no reallocation copies while they are added),
+// addressed by position.
+class detection_store {
+ public:
+  static constexpr std::size_t chunk_bits = 14, chunk_size = std::size_t{1} << chunk_bits, chunk_mask = chunk_size - 1;
+
+  std::size_t size() const noexcept { return size_; }
+  // &store[q], when store[q .. q+n) lies in one chunk (as almost every cell does); else nullptr.
+  const detection* contiguous(std::size_t q, std::size_t n) const noexcept {
+    if (n == 0 || (q >> chunk_bits) != ((q + n - 1) >> chunk_bits)) return nullptr;
+    return &(*this)[q];
+  }
+  detection& operator[](std::size_t q) noexcept { return chunks_[q >> chunk_bits][q & chunk_mask]; }
+  const detection& operator[](std::size_t q) const noexcept { return chunks_[q >> chunk_bits][q & chunk_mask]; }
+  void resize(std::size_t n) {
+    while (chunks_.size() * chunk_size < n) chunks_.push_back(std::make_unique<detection[]>(chunk_size));
+    size_ = n;
+  }
+  void append(std::span<const detection> dets) {
+    std::size_t q = size_;
+    resize(size_ + dets.size());
+    for (const auto& d : dets) (*this)[q++] = d;
+  }
+
+ private:
+  std::vector<std::unique_ptr<detection[]>> chunks_;
+  std::size_t size_ = 0;
+};
+
+// Stable sort of store[first, last) by descending score (np.argsort(-s, kind='mergesort')):
+// insertion sort for the short runs most cells have, std::stable_sort through `scratch` otherwise.
+inline void sort_by_score(detection_store& store, std::size_t first, std::size_t last, std::vector<detection>& scratch) {
+  const std::size_t n = last - first;
+  if (n < 2) return;
+  if (n > 24) {
+    scratch.resize(n);
+    for (std::size_t q = 0; q < n; ++q) scratch[q] = store[first + q];
+    std::stable_sort(scratch.begin(), scratch.end(), [](const detection& a, const detection& b) { return a.score > b.score; });
+    for (std::size_t q = 0; q < n; ++q) store[first + q] = scratch[q];
+    return;
+  }
+  for (std::size_t i = first + 1; i < last; ++i) {
+    const detection v = store[i];
+    std::size_t j = i;
+    for (; j != first && store[j - 1].score < v.score; --j) store[j] = store[j - 1];
+    store[j] = v;
+  }
+}
+
+// A detection's place in a category's accumulation: its sort key (descending score), its index
+// in the concatenation over images, and its rank within its cell.
+struct score_entry {
+  std::uint64_t key;
+  std::uint32_t index, rank;
+};
+
+// An unsigned key whose ascending order is the scores' descending order; -0.0 and 0.0 get the
+// same key, as they compare equal.
+inline std::uint64_t descending_key(double score) noexcept {
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(score == 0 ? 0.0 : score);
+  const std::uint64_t ascending = (bits >> 63) ? ~bits : bits | (std::uint64_t{1} << 63);
+  return ~ascending;
+}
+
+// Stable sort by key (LSD radix sort, 11 bits a pass; passes whose digit is the same everywhere
+// are skipped): equal keys keep their order, as np.argsort(-s, kind='mergesort') keeps them.
+inline void sort_by_key(std::vector<score_entry>& v, std::vector<score_entry>& scratch) {
+  constexpr int bits = 11, passes = (64 + bits - 1) / bits;
+  constexpr std::size_t buckets = std::size_t{1} << bits;
+  const std::size_t n = v.size();
+  if (n < 2) return;
+  std::vector<std::uint32_t> count(passes * buckets, 0);
+  for (const auto& e : v)
+    for (int p = 0; p < passes; ++p) ++count[p * buckets + ((e.key >> (p * bits)) & (buckets - 1))];
+  scratch.resize(n);
+  for (int p = 0; p < passes; ++p) {
+    std::uint32_t* c = count.data() + p * buckets;
+    if (c[(v[0].key >> (p * bits)) & (buckets - 1)] == n) continue;  // one digit for all
+    std::uint32_t sum = 0;
+    for (std::size_t b = 0; b < buckets; ++b) {
+      const std::uint32_t x = c[b];
+      c[b] = sum;
+      sum += x;
+    }
+    for (const auto& e : v) scratch[c[(e.key >> (p * bits)) & (buckets - 1)]++] = e;
+    v.swap(scratch);
+  }
+}
+
+// evaluate() + accumulate() + summarize() on detections arranged by cell (cell c holds
+// dets[begin[c] .. begin[c+1])) and within a cell by descending score, stable.
+inline coco_eval_result evaluate_cells(const gt_layout& L, const std::vector<std::uint32_t>& begin, const detection_store& dets,
+                                       const coco_eval_params& params) {
   const std::size_t T = params.iou_thresholds.size(), R = params.recall_thresholds.size(),
                     A = params.area_ranges.size(), M = params.max_dets.size();
   if (M == 0 || T == 0) throw error(failure_code::invalid_argument, "COCO evaluation needs at least one maxDets and one IoU threshold");
   for (int m : params.max_dets)
     if (m < 0) throw error(failure_code::invalid_argument, fmt::format("maxDets must not be negative (got {})", m));
-
-  // Images and categories in sorted-id order (p.imgIds / p.catIds are np.unique'd).
-  std::vector<std::uint32_t> image_order(gt.images.size()), category_order(gt.categories.size());
-  for (std::uint32_t i = 0; i < image_order.size(); ++i) image_order[i] = i;
-  for (std::uint32_t i = 0; i < category_order.size(); ++i) category_order[i] = i;
-  std::sort(image_order.begin(), image_order.end(), [&](auto a, auto b) { return gt.images[a].id < gt.images[b].id; });
-  std::sort(category_order.begin(), category_order.end(),
-            [&](auto a, auto b) { return gt.categories[a].id < gt.categories[b].id; });
-  const std::size_t I = image_order.size(), K = category_order.size();
-  std::vector<std::uint32_t> image_pos(gt.images.size()), category_pos(gt.categories.size());
-  for (std::uint32_t p = 0; p < I; ++p) image_pos[image_order[p]] = p;
-  for (std::uint32_t p = 0; p < K; ++p) category_pos[category_order[p]] = p;
+  if (std::isnan(params.min_score)) throw error(failure_code::invalid_argument, "the minimum score must be a number, not NaN");
+  const std::size_t I = L.I, K = L.K;
 
   coco_eval_result result;
   result.T = T, result.R = R, result.K = K, result.A = A, result.M = M;
-  result.category_ids.resize(K);
-  for (std::size_t k = 0; k < K; ++k) result.category_ids[k] = gt.categories[category_order[k]].id;
+  result.category_ids = L.category_ids;
   result.precision.assign(T * R * K * A * M, -1.0);
   result.recall.assign(T * K * A * M, -1.0);
-
-  // Bucket gt and detections by cell (category, image), stably: within a cell, file/input order.
-  const std::size_t cells = K * I;
-  std::vector<std::uint32_t> gt_begin(cells + 1, 0), dt_begin(cells + 1, 0);
-  std::vector<std::uint32_t> gt_cell(gt.annotations.size()), dt_cell(dets.size());
-  for (std::size_t j = 0; j < gt.annotations.size(); ++j) {
-    const auto& a = gt.annotations[j];
-    if (a.image_index == no_index || a.category_index == no_index)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("ground-truth annotations[{}] (id {}) refers to a missing image or category", j, a.id));
-    // A box the loader read but rejected (empty, outside the image) is still evaluated, as
-    // pycocotools uses every gt bbox as given; only a missing or unreadable one is an error.
-    if (!(a.box_state == data::box_status::valid || a.box_state == data::box_status::rejected))
-      throw error(failure_code::invalid_argument,
-                  fmt::format("ground-truth annotations[{}] (id {}) has no usable bbox; detection evaluation needs one", j, a.id));
-    gt_cell[j] = static_cast<std::uint32_t>(category_pos[a.category_index] * I + image_pos[a.image_index]);
-    ++gt_begin[gt_cell[j] + 1];
-  }
-  for (std::size_t j = 0; j < dets.size(); ++j) {
-    const auto& d = dets[j];
-    const auto ii = gt.image_ids.find(d.image_id);
-    if (ii == no_index)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("detection {} has image_id {}, which is not an image of the ground truth", j, d.image_id));
-    const auto ci = gt.category_ids.find(d.category_id);
-    if (ci == no_index)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("detection {} has category_id {}, which is not a category of the ground truth", j, d.category_id));
-    if (!detail::finite_box(d.x, d.y, d.w, d.h) || !std::isfinite(d.score))
-      throw error(failure_code::invalid_argument,
-                  fmt::format("detection {} has a non-finite number or a negative size: bbox [{}, {}, {}, {}], score {}", j, d.x,
-                              d.y, d.w, d.h, d.score));
-    dt_cell[j] = static_cast<std::uint32_t>(category_pos[ci] * I + image_pos[ii]);
-    ++dt_begin[dt_cell[j] + 1];
-  }
-  for (std::size_t c = 0; c < cells; ++c) gt_begin[c + 1] += gt_begin[c], dt_begin[c + 1] += dt_begin[c];
-  std::vector<std::uint32_t> gt_list(gt.annotations.size());
-  // The detections themselves, copied cell by cell (scattered stores while reading the input in
-  // order, rather than scattered loads later).
-  std::vector<detection> dt_sorted(dets.size());
-  {
-    std::vector<std::uint32_t> fill(gt_begin.begin(), gt_begin.end() - 1);
-    for (std::uint32_t j = 0; j < gt_list.size(); ++j) gt_list[fill[gt_cell[j]]++] = j;
-    fill.assign(dt_begin.begin(), dt_begin.end() - 1);
-    for (std::size_t j = 0; j < dets.size(); ++j) dt_sorted[fill[dt_cell[j]]++] = dets[j];
-  }
-  // Within a cell, detections by descending score, stable (np.argsort(-s, kind='mergesort')).
-  auto by_score = [](const detection& a, const detection& b) { return a.score > b.score; };
-  for (std::size_t c = 0; c < cells; ++c) {
-    auto first = dt_sorted.begin() + dt_begin[c], last = dt_sorted.begin() + dt_begin[c + 1];
-    if (last - first > 1) std::stable_sort(first, last, by_score);
-  }
+  result.true_positives.assign(T * K * A * M, 0);
+  result.false_positives.assign(T * K * A * M, 0);
+  result.ground_truth.assign(K * A, 0);
 
   // evaluateImg keeps maxDets[-1] detections per cell (pycocotools quirk: the last entry, not the max).
   const std::size_t max_det_all = static_cast<std::size_t>(params.max_dets.back());
+  const bool cut_scores = params.min_score > -std::numeric_limits<double>::infinity();
   std::vector<double> thresholds(T);
   for (std::size_t t = 0; t < T; ++t) thresholds[t] = std::min(params.iou_thresholds[t], 1 - 1e-10);
 
   // Per-category scratch, reused.
-  std::vector<double> cat_scores;  // scores of the concatenation over images of each cell's kept detections
-  // accumulate, per (threshold, maxDets): pr at each true positive (then its suffix max), counts
-  std::vector<std::vector<double>> tp_precision_m(T * M);
-  std::vector<std::size_t> nd_m(T * M);
-  std::vector<double> fp_m(T * M);
-  std::vector<char> first_is_tp_m(T * M);
+  std::vector<std::uint32_t> kept(I);  // detections of each cell that take part
+  // The concatenation over images of each cell's kept detections (index p): per area range a
+  // kind, all_fp (a false positive at every threshold), all_ignored, or mixed (then its flag at
+  // each threshold is in cat_flags).
+  enum : std::uint8_t { all_fp = 0, all_ignored = 2, mixed = 3 };
+  enum : std::uint8_t { flag_fp = 0, flag_tp = 1, flag_ignored = 2 };
+  std::vector<score_entry> cat_order, sort_scratch;  // by p, then by descending score (stable)
+  std::vector<std::uint8_t> cat_kind;   // [p][A]
+  std::vector<std::uint8_t> cat_flags;  // [p][A][T], read only where cat_kind is mixed
+  // accumulate, per state s = (a, t, m): pr at each true positive (then its suffix max), and the
+  // counts. all_fp detections count at every threshold: fp_all per (a, m), the rest per state.
+  const std::size_t S = A * T * M;
+  std::vector<std::vector<double>> tp_precision_s(S);
+  std::vector<std::size_t> nd_x(S), fp_x(S), fp_all(A * M);
+  std::vector<char> first_is_tp_s(S);
   std::vector<std::uint32_t> max_det_m(M);
   for (std::size_t m = 0; m < M; ++m) max_det_m[m] = static_cast<std::uint32_t>(params.max_dets[m]);
-  std::vector<std::uint32_t> cat_rank;   // rank of each within its cell (for the maxDets cut)
-  std::vector<std::uint8_t> cat_flags;   // [n][A][T]: 0 false positive, 1 true positive, 2 ignored
-  std::vector<std::uint32_t> perm;
   std::vector<std::size_t> npig(A);
-  std::vector<double> ious;
+  struct candidate {
+    std::uint32_t d;  // the detection in its cell
+    double best;      // its highest IoU
+  };
+  struct gt_iou {
+    std::uint32_t g;  // the gt in its cell
+    double iou;
+  };
+  std::vector<candidate> candidates;
+  std::vector<gt_iou> pairs, scan;       // per candidate: pairs[pair_begin[ci] .. pair_begin[ci+1])
+  std::vector<std::uint32_t> pair_begin;
+  std::vector<double> det_area, area_lo(A), area_hi(A);
+  for (std::size_t a = 0; a < A; ++a) area_lo[a] = params.area_ranges[a].lo, area_hi[a] = params.area_ranges[a].hi;
+  std::vector<detection> cell_copy;
   std::vector<std::uint8_t> gt_ignore, gt_crowd, gt_matched;
-  std::vector<std::uint32_t> gt_sorted;
+  const double lowest_threshold = *std::min_element(thresholds.begin(), thresholds.end());
+  const bool sorted_recall_thresholds = std::is_sorted(params.recall_thresholds.begin(), params.recall_thresholds.end());
 
   for (std::size_t k = 0; k < K; ++k) {
-    // Size the category's detection list first so the flags can be laid out [n][A][T].
+    // Size the category's detection list first so the flags can be laid out [p][A][T].
     std::size_t n = 0;
     for (std::size_t i = 0; i < I; ++i) {
       const std::size_t c = k * I + i;
-      n += std::min<std::size_t>(dt_begin[c + 1] - dt_begin[c], max_det_all);
+      std::size_t D = begin[c + 1] - begin[c];
+      if (cut_scores)
+        while (D > 0 && !(dets[begin[c] + D - 1].score >= params.min_score)) --D;
+      D = std::min(D, max_det_all);
+      kept[i] = static_cast<std::uint32_t>(D);
+      n += D;
     }
-    cat_scores.clear();
-    cat_rank.clear();
-    cat_flags.assign(n * A * T, 0);
+    cat_order.clear();
+    cat_kind.resize(n * A);
+    cat_flags.resize(n * A * T);
     std::fill(npig.begin(), npig.end(), 0);
 
     for (std::size_t i = 0; i < I; ++i) {
       const std::size_t c = k * I + i;
-      const std::uint32_t* g_ids = gt_list.data() + gt_begin[c];
-      const std::size_t G = gt_begin[c + 1] - gt_begin[c];
-      const detection* cell_dets = dt_sorted.data() + dt_begin[c];
-      const std::size_t D = std::min<std::size_t>(dt_begin[c + 1] - dt_begin[c], max_det_all);
-      const std::size_t base = cat_scores.size();
-      for (std::size_t d = 0; d < D; ++d) {
-        cat_scores.push_back(cell_dets[d].score);
-        cat_rank.push_back(static_cast<std::uint32_t>(d));
-      }
+      const gt_record* g_rec = L.gt.data() + L.gt_begin[c];
+      const std::size_t G = L.gt_begin[c + 1] - L.gt_begin[c];
+      const std::size_t q0 = begin[c];  // the cell's detections are dets[q0 + d]
+      const std::size_t D = kept[i];
+      const std::size_t base = cat_order.size();
       if (G == 0 && D == 0) continue;  // evaluateImg returns None
+      const detection* cd = dets.contiguous(q0, D);
+      if (cd == nullptr) {  // the cell spans two chunks of the store
+        cell_copy.resize(D);
+        for (std::size_t d = 0; d < D; ++d) cell_copy[d] = dets[q0 + d];
+        cd = cell_copy.data();
+      }
+      // Each detection's sort key, and what it is at each area range while unmatched: ignored
+      // when its area (w*h, as loadRes sets it) is outside the range, else a false positive.
+      det_area.resize(D);
+      for (std::size_t d = 0; d < D; ++d) {
+        const double area = cd[d].w * cd[d].h;
+        det_area[d] = area;
+        cat_order.push_back({descending_key(cd[d].score), static_cast<std::uint32_t>(base + d), static_cast<std::uint32_t>(d)});
+        std::uint8_t* kinds = cat_kind.data() + (base + d) * A;
+        for (std::size_t a = 0; a < A; ++a) kinds[a] = (area < area_lo[a] || area > area_hi[a]) ? all_ignored : all_fp;
+      }
+      if (G == 0) continue;  // no gt (the common cell): every detection is unmatched
 
-      // IoU matrix [D][G] in the cell's original gt order (computeIoU).
+      // computeIoU, kept sparse: for each candidate (a detection with an IoU >= the lowest
+      // threshold with some gt), its gt with such an IoU, in gt order. Every other detection
+      // matches nothing at any threshold (the scan below would find no gt), and a gt whose IoU is
+      // below the threshold never changes the scan's outcome (it is skipped, and the stop rule
+      // for ignored gt acts at the next ignored one all the same), so leaving them out changes no
+      // flag.
       gt_crowd.resize(G);
-      for (std::size_t g = 0; g < G; ++g) gt_crowd[g] = gt.annotations[g_ids[g]].iscrowd ? 1 : 0;
-      ious.resize(D * G);
-      for (std::size_t d = 0; d < D; ++d)
-        for (std::size_t g = 0; g < G; ++g)
-          ious[d * G + g] = detail::box_iou(cell_dets[d], gt.annotations[g_ids[g]].bbox, gt_crowd[g] != 0);
+      for (std::size_t g = 0; g < G; ++g) gt_crowd[g] = g_rec[g].crowd ? 1 : 0;
+      candidates.clear();
+      pairs.clear();
+      pair_begin.clear();
+      for (std::size_t d = 0; d < D; ++d) {
+        const detection& det = cd[d];
+        const std::size_t first = pairs.size();
+        double best = -1;
+        for (std::size_t g = 0; g < G; ++g) {
+          const double v = box_iou(det, g_rec[g].bbox, gt_crowd[g] != 0);
+          if (v >= lowest_threshold) {
+            pairs.push_back({static_cast<std::uint32_t>(g), v});
+            best = std::max(best, v);
+          }
+        }
+        if (pairs.size() != first) {
+          candidates.push_back({static_cast<std::uint32_t>(d), best});
+          pair_begin.push_back(static_cast<std::uint32_t>(first));
+        }
+      }
+      pair_begin.push_back(static_cast<std::uint32_t>(pairs.size()));
 
       for (std::size_t a = 0; a < A; ++a) {
         const double lo = params.area_ranges[a].lo, hi = params.area_ranges[a].hi;
-        // gt ignore = iscrowd, or its annotation 'area' outside [lo, hi]; then a stable sort that
-        // puts the ignored ones last.
-        gt_ignore.resize(G);
-        gt_sorted.clear();
-        for (std::size_t g = 0; g < G; ++g) {
-          const double area = gt.annotations[g_ids[g]].area;
-          gt_ignore[g] = (gt_crowd[g] || area < lo || area > hi) ? 1 : 0;
-          if (!gt_ignore[g]) gt_sorted.push_back(static_cast<std::uint32_t>(g));
-        }
-        npig[a] += gt_sorted.size();
-        for (std::size_t g = 0; g < G; ++g)
-          if (gt_ignore[g]) gt_sorted.push_back(static_cast<std::uint32_t>(g));
+        auto unmatched_flag = [&](std::size_t d) { return (det_area[d] < lo || det_area[d] > hi) ? flag_ignored : flag_fp; };
 
-        if (G == 0) {
-          // No gt (the common cell): every detection is a false positive, or ignored when its
-          // area is outside the range, at every threshold.
-          for (std::size_t d = 0; d < D; ++d) {
-            const double area = cell_dets[d].w * cell_dets[d].h;
-            const std::uint8_t f = (area < lo || area > hi) ? 2 : 0;
-            std::fill_n(cat_flags.data() + ((base + d) * A + a) * T, T, f);
-          }
-          continue;
+        // gt ignore = iscrowd, or its annotation 'area' outside [lo, hi]; evaluateImg then scans
+        // them in a stable order that puts the ignored ones last.
+        gt_ignore.resize(G);
+        std::size_t regular = 0;
+        for (std::size_t g = 0; g < G; ++g) {
+          const double area = g_rec[g].area;
+          gt_ignore[g] = (gt_crowd[g] || area < lo || area > hi) ? 1 : 0;
+          regular += gt_ignore[g] ? 0 : 1;
         }
+        npig[a] += regular;
+        if (candidates.empty()) continue;
+        // Each candidate's gt in scan order: regular ones first, each part in gt order (stable).
+        scan.resize(pairs.size());
+        for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
+          std::size_t out = pair_begin[ci];
+          for (std::size_t q = pair_begin[ci]; q < pair_begin[ci + 1]; ++q)
+            if (!gt_ignore[pairs[q].g]) scan[out++] = pairs[q];
+          for (std::size_t q = pair_begin[ci]; q < pair_begin[ci + 1]; ++q)
+            if (gt_ignore[pairs[q].g]) scan[out++] = pairs[q];
+        }
+
+        std::uint8_t* flags = cat_flags.data() + (base * A + a) * T;  // detection d's row: + d * A * T
         for (std::size_t t = 0; t < T; ++t) {
           gt_matched.assign(G, 0);
-          for (std::size_t d = 0; d < D; ++d) {
+          for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
+            const std::uint32_t d = candidates[ci].d;
+            if (candidates[ci].best < thresholds[t]) {  // no gt reaches this threshold
+              flags[d * A * T + t] = unmatched_flag(d);
+              continue;
+            }
             double best = thresholds[t];
-            std::ptrdiff_t m = -1;
-            for (std::size_t p = 0; p < G; ++p) {
-              const std::uint32_t g = gt_sorted[p];
-              if (gt_matched[p] && !gt_crowd[g]) continue;
+            std::ptrdiff_t m = -1;  // the gt
+            for (std::size_t q = pair_begin[ci]; q < pair_begin[ci + 1]; ++q) {
+              const std::uint32_t g = scan[q].g;
+              if (gt_matched[g] && !gt_crowd[g]) continue;
               // Matched to a regular gt already, and only ignored ones remain: stop.
-              if (m > -1 && !gt_ignore[gt_sorted[static_cast<std::size_t>(m)]] && gt_ignore[g]) break;
-              const double iou = ious[d * G + g];
-              if (iou < best) continue;
-              best = iou;
-              m = static_cast<std::ptrdiff_t>(p);
+              if (m > -1 && !gt_ignore[static_cast<std::size_t>(m)] && gt_ignore[g]) break;
+              if (scan[q].iou < best) continue;
+              best = scan[q].iou;  // ties go to the later gt
+              m = static_cast<std::ptrdiff_t>(g);
             }
             bool ignored = false, matched = false;
             if (m > -1) {
-              const std::uint32_t g = gt_sorted[static_cast<std::size_t>(m)];
+              const auto g = static_cast<std::size_t>(m);
               ignored = gt_ignore[g] != 0;
               // pycocotools quirk: dtMatches holds the gt's id, and an id of 0 reads as "unmatched".
-              matched = gt.annotations[g_ids[g]].id != 0;
-              gt_matched[static_cast<std::size_t>(m)] = 1;  // the detection's id (1..n) is never 0
+              matched = !g_rec[g].zero_id;
+              gt_matched[g] = 1;  // the detection's id (1..n) is never 0
             }
-            if (!matched) {
-              // Unmatched detections outside the area range are ignored (area = w*h, as loadRes sets it).
-              const auto& det = cell_dets[d];
-              const double area = det.w * det.h;
-              if (area < lo || area > hi) ignored = true;
-            }
-            cat_flags[((base + d) * A + a) * T + t] = ignored ? 2 : (matched ? 1 : 0);
+            // Unmatched detections outside the area range are ignored.
+            flags[d * A * T + t] = matched ? (ignored ? flag_ignored : flag_tp) : (ignored ? flag_ignored : unmatched_flag(d));
           }
+        }
+        for (const auto& cand : candidates) {
+          const std::uint8_t* row = flags + cand.d * A * T;
+          const bool uniform = std::all_of(row + 1, row + T, [&](std::uint8_t f) { return f == row[0]; });
+          cat_kind[(base + cand.d) * A + a] =
+              uniform && row[0] == flag_fp ? all_fp : uniform && row[0] == flag_ignored ? all_ignored : mixed;
         }
       }
     }
@@ -337,44 +541,59 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
     // accumulate(): one stable sort of the category's detections by descending score; the
     // per-maxDet lists are this order filtered by rank, which is what re-sorting each
     // concatenation of the first m per image would give.
-    perm.resize(n);
-    for (std::uint32_t j = 0; j < n; ++j) perm[j] = j;
-    std::stable_sort(perm.begin(), perm.end(),
-                     [&](std::uint32_t x, std::uint32_t y) { return cat_scores[x] > cat_scores[y]; });
+    sort_by_key(cat_order, sort_scratch);
 
-    for (std::size_t a = 0; a < A; ++a) {
-      if (npig[a] == 0) continue;  // precision and recall stay -1
-      const double np_ig = static_cast<double>(npig[a]);
-      // One pass over the sorted detections serves every (threshold, maxDets): state s = t*M + m
-      // sees the detections of rank < maxDets[m] with their flag at threshold t.
-      for (std::size_t s = 0; s < T * M; ++s) {
-        tp_precision_m[s].clear();
-        nd_m[s] = 0;
-        fp_m[s] = 0;
-        first_is_tp_m[s] = false;
-      }
-      for (std::size_t j = 0; j < n; ++j) {
-        const std::uint32_t p = perm[j];
-        const std::uint32_t rank = cat_rank[p];
+    // One pass over the sorted detections serves every (a, t, m): state s = (a*T + t)*M + m sees
+    // the detections of rank < maxDets[m] with their flag at area range a and threshold t.
+    for (std::size_t s = 0; s < S; ++s) {
+      tp_precision_s[s].clear();
+      nd_x[s] = 0;
+      fp_x[s] = 0;
+      first_is_tp_s[s] = false;
+    }
+    std::fill(fp_all.begin(), fp_all.end(), 0);
+    for (const auto& e : cat_order) {
+      const std::uint32_t p = e.index, rank = e.rank;
+      const std::uint8_t* kinds = cat_kind.data() + static_cast<std::size_t>(p) * A;
+      for (std::size_t a = 0; a < A; ++a) {
+        const std::uint8_t kind = kinds[a];
+        if (kind == all_ignored) continue;
+        if (kind == all_fp) {
+          for (std::size_t m = 0; m < M; ++m) fp_all[a * M + m] += rank < max_det_m[m] ? 1 : 0;
+          continue;
+        }
         const std::uint8_t* row = cat_flags.data() + (static_cast<std::size_t>(p) * A + a) * T;
         for (std::size_t m = 0; m < M; ++m) {
           if (rank >= max_det_m[m]) continue;
           for (std::size_t t = 0; t < T; ++t) {
             const std::uint8_t f = row[t];
-            if (f == 2) continue;
-            const std::size_t s = t * M + m;
-            if (f == 1) {
-              auto& tps = tp_precision_m[s];
-              if (nd_m[s] == 0) first_is_tp_m[s] = true;
+            if (f == flag_ignored) continue;
+            const std::size_t s = (a * T + t) * M + m;
+            if (f == flag_tp) {
+              auto& tps = tp_precision_s[s];
+              if (fp_all[a * M + m] + nd_x[s] == 0) first_is_tp_s[s] = true;
               const double tp = static_cast<double>(tps.size() + 1);
-              tps.push_back(tp / (fp_m[s] + tp + std::numeric_limits<double>::epsilon()));  // np.spacing(1)
+              const double fp = static_cast<double>(fp_all[a * M + m] + fp_x[s]);
+              tps.push_back(tp / (fp + tp + std::numeric_limits<double>::epsilon()));  // np.spacing(1)
             } else {
-              fp_m[s] += 1;
+              ++fp_x[s];
             }
-            ++nd_m[s];
+            ++nd_x[s];
           }
         }
       }
+    }
+
+    for (std::size_t a = 0; a < A; ++a) {
+      result.ground_truth[k * A + a] = npig[a];
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t m = 0; m < M; ++m) {
+          const std::size_t at = ((t * K + k) * A + a) * M + m, s = (a * T + t) * M + m;
+          result.true_positives[at] = tp_precision_s[s].size();
+          result.false_positives[at] = fp_all[a * M + m] + fp_x[s];
+        }
+      if (npig[a] == 0) continue;  // precision and recall stay -1
+      const double np_ig = static_cast<double>(npig[a]);
       for (std::size_t t = 0; t < T; ++t) {
         for (std::size_t m = 0; m < M; ++m) {
           // The precision/recall curve of pycocotools, computed only where it can be sampled:
@@ -384,9 +603,10 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
           //   the envelope max_{j >= i} pr[j] is max(pr[i], pr at the true positives after i);
           // - rc rises only at true positives, so searchsorted lands on index 0 or a true positive.
           // pr and rc are computed with pycocotools' own expressions, so the values are identical.
-          auto& tp_precision = tp_precision_m[t * M + m];
-          const std::size_t nd = nd_m[t * M + m];
-          const bool first_is_tp = first_is_tp_m[t * M + m];
+          const std::size_t s = (a * T + t) * M + m;
+          auto& tp_precision = tp_precision_s[s];
+          const std::size_t nd = fp_all[a * M + m] + nd_x[s];
+          const bool first_is_tp = first_is_tp_s[s];
           const std::size_t ntp = tp_precision.size();
           result.recall[((t * K + k) * A + a) * M + m] = nd ? static_cast<double>(ntp) / np_ig : 0.0;
           for (std::size_t i = ntp; i-- > 1;)
@@ -394,6 +614,9 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
           // rc[0] and pr[0] of the full curve: 1/npig and the first tp's pr, or 0 and 0/(1+eps) = 0.
           const double rc0 = first_is_tp ? 1.0 / np_ig : 0.0;
           const double env0 = ntp ? tp_precision[0] : 0.0;  // max over the whole curve
+          double* out = result.precision.data() + ((t * R * K + k) * A + a) * M + m;  // + r * K * A * M
+          const std::size_t stride = K * A * M;
+          std::size_t walk = 0;  // with sorted recall thresholds, searchsorted's answers only grow
           for (std::size_t r = 0; r < R; ++r) {
             const double thr = params.recall_thresholds[r];
             double q = 0;
@@ -404,10 +627,15 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
               } else {
                 // First true positive i with (i+1)/npig >= thr (searchsorted 'left' on rc).
                 std::size_t lo_i = 0, hi_i = ntp;
-                while (lo_i < hi_i) {
-                  const std::size_t mid = lo_i + (hi_i - lo_i) / 2;
-                  if (static_cast<double>(mid + 1) / np_ig < thr) lo_i = mid + 1;
-                  else hi_i = mid;
+                if (sorted_recall_thresholds) {
+                  while (walk < ntp && static_cast<double>(walk + 1) / np_ig < thr) ++walk;
+                  lo_i = walk;
+                } else {
+                  while (lo_i < hi_i) {
+                    const std::size_t mid = lo_i + (hi_i - lo_i) / 2;
+                    if (static_cast<double>(mid + 1) / np_ig < thr) lo_i = mid + 1;
+                    else hi_i = mid;
+                  }
                 }
                 if (lo_i == ntp) past_end = true;
                 else q = tp_precision[lo_i];
@@ -415,10 +643,10 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
             }
             if (past_end) {
               // pycocotools quirk: the IndexError ends the loop, so this and later thresholds stay 0.
-              for (std::size_t r2 = r; r2 < R; ++r2) result.precision[(((t * R + r2) * K + k) * A + a) * M + m] = 0;
+              for (std::size_t r2 = r; r2 < R; ++r2) out[r2 * stride] = 0;
               break;
             }
-            result.precision[(((t * R + r) * K + k) * A + a) * M + m] = q;
+            out[r * stride] = q;
           }
         }
       }
@@ -452,13 +680,14 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
         }
       }
     }
-    return detail::mean_over_valid(values);
+    return mean_over_valid(values);
   };
-  // Area labels all/small/medium/large are the first four ranges; maxDets[0..2] as in summarize.
+  // Area labels all/small/medium/large are the first four ranges; maxDets[0..2] as in summarize,
+  // except stat 0, which asks for a literal 100 (pycocotools quirk: -1 when maxDets has no 100).
   auto area_at = [&](std::ptrdiff_t a) { return a < static_cast<std::ptrdiff_t>(A) ? a : -1; };
   auto det_at = [&](std::size_t i) { return i < M ? params.max_dets[i] : -1; };
   const int m_last = det_at(2);
-  result.stats[0] = summarize(true, area_at(0), m_last, std::nullopt);
+  result.stats[0] = summarize(true, area_at(0), 100, std::nullopt);
   result.stats[1] = summarize(true, area_at(0), m_last, 0.5);
   result.stats[2] = summarize(true, area_at(0), m_last, 0.75);
   result.stats[3] = summarize(true, area_at(1), m_last, std::nullopt);
@@ -481,15 +710,167 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
           const double v = result.precision[(((t * R + r) * K + k) * A + 0) * M + (M - 1)];
           if (v > -1) values.push_back(v);
         }
-      result.per_category_ap[k] = detail::mean_over_valid(values);
+      result.per_category_ap[k] = mean_over_valid(values);
     }
   }
   return result;
 }
 
+}  // namespace detail
+
+// Detections gathered batch by batch (or image by image) for evaluation against one ground
+// truth, then evaluated as often as wanted, with any parameters:
+//
+//   tailor::eval::detection_accumulator acc(gt);      // gt must outlive acc
+//   for (auto& batch : batches) acc.add(batch);       // checked now, stored once
+//   auto r = acc.evaluate();                          // == evaluate_bbox(gt, all batches in order)
+//
+// Each detection is checked when added (an error names it by its position among everything
+// added: "detection 1234"; a batch with a bad entry adds nothing) and copied once into chunks
+// that never move, so memory holds one copy of the detections (48 bytes each) plus 4 bytes of
+// bookkeeping each (8 while they are being arranged). The first evaluation after an add sorts that copy in place by (category, image)
+// and score, for all the evaluations that follow; adding more later keeps the order of ties
+// right. The results are those of evaluate_bbox on the concatenation of the batches, bit for bit.
+class detection_accumulator {
+ public:
+  explicit detection_accumulator(const data::coco_dataset& gt) : gt_(&gt), layout_(gt) { count_cells({}); }
+
+  // The same as add(dets) on an empty accumulator, storing them directly in evaluation order.
+  detection_accumulator(const data::coco_dataset& gt, std::span<const detection> dets) : gt_(&gt), layout_(gt) {
+    std::vector<std::uint32_t> cells;
+    check(dets, cells);
+    count_cells(cells);
+    store_.resize(dets.size());
+    {
+      std::vector<std::uint32_t> fill(begin_.begin(), begin_.end() - 1);
+      for (std::size_t j = 0; j < dets.size(); ++j) store_[fill[cells[j]]++] = dets[j];
+    }
+    finish_arranging();
+  }
+
+  // Checks `dets` and stores a copy of them.
+  void add(std::span<const detection> dets) {
+    std::vector<std::uint32_t> cells;
+    check(dets, cells);
+    record_cells();
+    cell_of_.insert(cell_of_.end(), cells.begin(), cells.end());
+    store_.append(dets);
+    arranged_ = dets.empty() && arranged_;
+  }
+  void add(const detection& d) { add(std::span<const detection>(&d, 1)); }
+
+  std::size_t size() const noexcept { return store_.size(); }
+  const data::coco_dataset& ground_truth() const noexcept { return *gt_; }
+  // The ground truth's category ids, sorted: the K dimension of every result.
+  const std::vector<std::int64_t>& category_ids() const noexcept { return layout_.category_ids; }
+
+  // COCOeval(gt, gt.loadRes(everything added, in order), 'bbox') with `params`: evaluate() +
+  // accumulate() + summarize().
+  coco_eval_result evaluate(const coco_eval_params& params = {}) {
+    arrange();
+    return detail::evaluate_cells(layout_, begin_, store_, params);
+  }
+
+ private:
+  void check(std::span<const detection> dets, std::vector<std::uint32_t>& cells) const {
+    if (dets.size() >= 0xffffffffu - store_.size())
+      throw error(failure_code::invalid_argument, "COCO evaluation takes fewer than 2^32 detections");
+    cells.resize(dets.size());
+    detail::gt_layout::lookup_cache last;
+    for (std::size_t j = 0; j < dets.size(); ++j) cells[j] = layout_.cell_of(*gt_, dets[j], store_.size() + j, last);
+  }
+
+  void count_cells(const std::vector<std::uint32_t>& cells) {
+    const std::size_t n = layout_.K * layout_.I;
+    begin_.assign(n + 1, 0);
+    for (auto c : cells) ++begin_[c + 1];
+    for (std::size_t c = 0; c < n; ++c) begin_[c + 1] += begin_[c];
+  }
+
+  // The store in cell order, stable: each detection's place, then the permutation applied in place
+  // (following its cycles), then the stable score sort within each cell.
+  void arrange() {
+    if (arranged_) return;
+    count_cells(cell_of_);
+    {
+      std::vector<std::uint32_t> dest(cell_of_.size());
+      std::vector<std::uint32_t> fill(begin_.begin(), begin_.end() - 1);
+      for (std::size_t j = 0; j < cell_of_.size(); ++j) dest[j] = fill[cell_of_[j]]++;
+      for (std::size_t j = 0; j < dest.size(); ++j)
+        while (dest[j] != j) {
+          const std::uint32_t to = dest[j];
+          std::swap(store_[j], store_[to]);
+          std::swap(dest[j], dest[to]);
+        }
+    }
+    finish_arranging();
+  }
+
+  // With the store bucketed by cell: sorts each cell by score.
+  void finish_arranging() {
+    std::vector<detection> scratch;
+    const std::size_t n = layout_.K * layout_.I;
+    for (std::size_t c = 0; c < n; ++c)
+      if (begin_[c + 1] - begin_[c] > 1) detail::sort_by_score(store_, begin_[c], begin_[c + 1], scratch);
+    arranged_ = true;
+    cells_recorded_ = false;
+  }
+
+  // cell_of_ for the store as arranged (only needed when more detections are added).
+  void record_cells() {
+    if (cells_recorded_) return;
+    const std::size_t n = layout_.K * layout_.I;
+    cell_of_.resize(store_.size());
+    for (std::size_t c = 0; c < n; ++c)
+      std::fill(cell_of_.begin() + begin_[c], cell_of_.begin() + begin_[c + 1], static_cast<std::uint32_t>(c));
+    cells_recorded_ = true;
+  }
+
+  const data::coco_dataset* gt_;
+  detail::gt_layout layout_;
+  detail::detection_store store_;
+  std::vector<std::uint32_t> cell_of_;  // the cell of each stored detection (when cells_recorded_)
+  bool cells_recorded_ = true;
+  std::vector<std::uint32_t> begin_;    // when arranged: cell c is store_[begin_[c] .. begin_[c+1])
+  bool arranged_ = true;
+};
+
+// Evaluates `dets` against the ground truth `gt` as COCOeval(gt, gt.loadRes(dets), 'bbox') does
+// with the default imgIds/catIds (all of gt's, sorted). Throws error{invalid_argument} for a
+// detection whose image or category is not in gt, or whose numbers are not finite.
+inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<const detection> dets,
+                                      const coco_eval_params& params = {}) {
+  detection_accumulator acc(gt, dets);
+  return acc.evaluate(params);
+}
+
+namespace detail {
+
+// Where the JSON array opening at json[open] ends (one past its ']'), skipping strings; nullopt
+// when it is not closed. Only used to explain a malformed results file.
+inline std::optional<std::size_t> json_array_end(std::string_view json, std::size_t open) {
+  std::size_t depth = 0;
+  for (std::size_t i = open; i < json.size(); ++i) {
+    const char ch = json[i];
+    if (ch == '"') {
+      for (++i; i < json.size() && json[i] != '"'; ++i)
+        if (json[i] == '\\') ++i;
+    } else if (ch == '[' || ch == '{') {
+      ++depth;
+    } else if (ch == ']' || ch == '}') {
+      if (depth == 0) return std::nullopt;
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
 // Reads COCO detection results, `[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]`
 // (other keys are ignored). `name` names the input in messages. Throws error{invalid_argument}
-// naming the entry for anything else, including non-finite numbers and negative box sizes.
+// naming the entry for anything else, including non-finite numbers and negative box sizes, and
+// naming the file and the byte offset for anything but white space after the array.
 inline std::vector<detection> read_coco_results(std::string_view json, std::string_view name) {
   namespace od = simdjson::ondemand;
   std::vector<detection> out;
@@ -513,9 +894,19 @@ inline std::vector<detection> read_coco_results(std::string_view json, std::stri
     if (parser.iterate(padded).get(doc) != simdjson::SUCCESS)
       throw error(failure_code::invalid_argument, fmt::format("{}: not JSON", name));
     od::array entries;
-    if (doc.get_array().get(entries) != simdjson::SUCCESS)
+    if (auto e = doc.get_array().get(entries); e != simdjson::SUCCESS) {
+      const std::size_t first = json.find_first_not_of(" \t\r\n");
+      if (first == std::string_view::npos || json[first] != '[')
+        throw error(failure_code::invalid_argument,
+                    fmt::format("{}: COCO results must be a JSON array of {{image_id, category_id, bbox, score}}", name));
+      // simdjson refuses a root array whose document does not end with ']': say why.
+      if (const auto end = detail::json_array_end(json, first); end && json.find_first_not_of(" \t\r\n", *end) != std::string_view::npos)
+        throw error(failure_code::invalid_argument,
+                    fmt::format("{}: unexpected content after the results array, at byte offset {}", name,
+                                json.find_first_not_of(" \t\r\n", *end)));
       throw error(failure_code::invalid_argument,
-                  fmt::format("{}: COCO results must be a JSON array of {{image_id, category_id, bbox, score}}", name));
+                  fmt::format("{}: malformed JSON, the results array is not closed ({})", name, simdjson::error_message(e)));
+    }
     for (auto entry_result : entries) {
       od::object obj;
       if (entry_result.get_object().get(obj) != simdjson::SUCCESS) throw fail("each entry must be an object");
@@ -562,6 +953,12 @@ inline std::vector<detection> read_coco_results(std::string_view json, std::stri
       out.push_back(d);
       ++index;
     }
+    // Nothing may follow the array but white space (simdjson only reads as far as it is asked).
+    // current_location() is OUT_OF_BOUNDS at the end of the document, else where the rest begins.
+    if (const char* rest = nullptr; doc.current_location().get(rest) == simdjson::SUCCESS && rest != nullptr)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("{}: unexpected content after the results array, at byte offset {}", name,
+                              static_cast<std::size_t>(rest - padded.data())));
   } catch (const simdjson::simdjson_error& e) {
     throw fail(fmt::format("malformed JSON ({})", e.what()));
   }
