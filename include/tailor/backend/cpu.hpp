@@ -36,10 +36,14 @@ struct cpu_t {
   using index_tensor = xt::xtensor<std::int32_t, 4, xt::layout_type::row_major, cpu_detail::caching_allocator<std::int32_t>>;
   static constexpr std::string_view name = "cpu";
 
-  // Per-layer scratch memory, reused across steps (im2col columns).
-  struct workspace {
-    std::vector<T> scratch;
-  };
+  // Per-layer state a backend may keep between calls (cuDNN algorithm choices, later). The CPU
+  // backend keeps none: its im2col columns go to one scratch buffer per thread, shared by all
+  // layers since they run one after another (one buffer per layer cost resnet18 ~300 MB).
+  struct workspace {};
+  static std::vector<T>& scratch() {
+    static thread_local std::vector<T> buffer;
+    return buffer;
+  }
 
   static void set_num_threads(int n) { cpu_detail::set_num_threads(n); }
   // Hands the activation memory kept for reuse back to the system.
@@ -48,11 +52,13 @@ struct cpu_t {
 
   static void conv2d_forward(const nn::conv2d_shape& s, const tensor& x, const array& w, const array* bias, tensor& y,
                              workspace& ws) {
-    cpu_detail::conv2d_forward<T>(s, x, w, bias ? bias->data() : nullptr, y, ws.scratch);
+    (void)ws;
+    cpu_detail::conv2d_forward<T>(s, x, w, bias ? bias->data() : nullptr, y, scratch());
   }
   static void conv2d_backward(const nn::conv2d_shape& s, const tensor& x, const array& w, const tensor& dy, tensor* dx,
                               array* dw, array* db, workspace& ws) {
-    cpu_detail::conv2d_backward<T>(s, x, w, dy, dx, dw ? dw->data() : nullptr, db ? db->data() : nullptr, ws.scratch);
+    (void)ws;
+    cpu_detail::conv2d_backward<T>(s, x, w, dy, dx, dw ? dw->data() : nullptr, db ? db->data() : nullptr, scratch());
   }
 
   static cpu_detail::batch_norm_dims bn_dims(const tensor& x) {
