@@ -1,0 +1,204 @@
+#pragma once
+// COCO classification results read against a ground truth, into the score matrix and targets the
+// classification metrics take.
+//
+//   auto gt = tailor::data::read_coco(std::string_view(gt_json), "val.json", {.require_image_sizes = false}).dataset;
+//   auto r = tailor::eval::read_classification_results(results_json, gt, "results.json");
+//   auto report = tailor::eval::evaluate_classification(r);   // nlohmann::ordered_json
+//
+// Results are [{"image_id", "category_id", "score"}, ...]: any subset of the (image, category)
+// cells, each at most once; a cell left out scores 0. Rows follow the ground truth's images by
+// increasing id and columns its categories by increasing id, whatever the order of either file.
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../core/error.hpp"
+#include "../data/coco_types.hpp"
+#include "classification.hpp"
+
+namespace tailor::eval {
+
+struct classification_results {
+  std::vector<double> scores;              // N x C, row-major
+  std::vector<std::int32_t> targets;       // multiclass: N class indices; multilabel: N x C 0/1, row-major
+  std::vector<std::int64_t> image_ids;     // N, increasing: row r is image image_ids[r]
+  std::vector<std::int64_t> category_ids;  // C, increasing: column c is category category_ids[c]
+  bool multilabel = false;
+
+  std::size_t num_images() const noexcept { return image_ids.size(); }
+  std::size_t num_classes() const noexcept { return category_ids.size(); }
+  classification_kind kind() const noexcept {
+    return multilabel ? classification_kind::multilabel : classification_kind::multiclass;
+  }
+};
+
+namespace classification_detail {
+
+// The ground truth's tags as targets in sorted-id order. `kind` nullopt: multilabel when the
+// ground truth says so (declared or inferred by the loader) or some image has several tags.
+inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optional<classification_kind> kind,
+                                      classification_results& out, std::vector<std::uint32_t>& image_pos,
+                                      std::vector<std::uint32_t>& category_pos) {
+  using data::no_index;
+  std::vector<std::uint32_t> image_order(gt.images.size()), category_order(gt.categories.size());
+  std::iota(image_order.begin(), image_order.end(), 0u);
+  std::iota(category_order.begin(), category_order.end(), 0u);
+  std::sort(image_order.begin(), image_order.end(), [&](auto a, auto b) { return gt.images[a].id < gt.images[b].id; });
+  std::sort(category_order.begin(), category_order.end(),
+            [&](auto a, auto b) { return gt.categories[a].id < gt.categories[b].id; });
+  const std::size_t n = image_order.size(), c = category_order.size();
+  if (c == 0) throw error(failure_code::invalid_argument, "the ground truth has no category to evaluate against");
+  image_pos.assign(n, 0);
+  category_pos.assign(c, 0);
+  out.image_ids.resize(n);
+  out.category_ids.resize(c);
+  for (std::uint32_t p = 0; p < n; ++p) image_pos[image_order[p]] = p, out.image_ids[p] = gt.images[image_order[p]].id;
+  for (std::uint32_t p = 0; p < c; ++p)
+    category_pos[category_order[p]] = p, out.category_ids[p] = gt.categories[category_order[p]].id;
+
+  // Distinct tags per image (a repeated tag counts once), as positions.
+  std::vector<std::vector<std::uint32_t>> tags(n);
+  for (std::size_t j = 0; j < gt.annotations.size(); ++j) {
+    const auto& a = gt.annotations[j];
+    if (a.image_index == no_index || a.category_index == no_index)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("ground-truth annotations[{}] (id {}) refers to a missing image or category", j, a.id));
+    tags[image_pos[a.image_index]].push_back(category_pos[a.category_index]);
+  }
+  bool several = false;
+  for (auto& t : tags) {
+    std::sort(t.begin(), t.end());
+    t.erase(std::unique(t.begin(), t.end()), t.end());
+    several = several || t.size() > 1;
+  }
+  out.multilabel = kind ? *kind == classification_kind::multilabel
+                        : (several || gt.kind == data::dataset_kind::multilabel);
+  if (out.multilabel) {
+    out.targets.assign(n * c, 0);
+    for (std::size_t p = 0; p < n; ++p)
+      for (auto t : tags[p]) out.targets[p * c + t] = 1;
+    return;
+  }
+  out.targets.resize(n);
+  for (std::size_t p = 0; p < n; ++p) {
+    if (tags[p].size() != 1)
+      throw error(failure_code::invalid_argument,
+                  tags[p].empty()
+                      ? fmt::format("ground-truth image {} has no tag; multiclass evaluation needs one tag per image",
+                                    out.image_ids[p])
+                      : fmt::format("ground-truth image {} has {} tags; evaluate it as multilabel", out.image_ids[p],
+                                    tags[p].size()));
+    out.targets[p] = static_cast<std::int32_t>(tags[p][0]);
+  }
+}
+
+}  // namespace classification_detail
+
+// Reads COCO classification results (`name` names the file in messages) into scores against the
+// targets of `gt`. Throws error{invalid_argument} naming the entry for an unknown image or
+// category, a missing field, a non-finite score, a second score for the same (image, category),
+// content after the array, and for a multiclass ground-truth image without a tag.
+inline classification_results read_classification_results(std::string_view json, const data::coco_dataset& gt,
+                                                           std::string_view name,
+                                                           std::optional<classification_kind> kind = std::nullopt) {
+  namespace od = simdjson::ondemand;
+  classification_results out;
+  std::vector<std::uint32_t> image_pos, category_pos;
+  classification_detail::targets_from_ground_truth(gt, kind, out, image_pos, category_pos);
+  const std::size_t n = out.image_ids.size(), c = out.category_ids.size();
+  out.scores.assign(n * c, 0.0);  // a cell without a result scores 0
+  std::vector<std::uint64_t> seen((n * c + 63) / 64, 0);
+
+  simdjson::padded_string padded(json);
+  od::parser parser;
+  od::document doc;
+  std::size_t index = 0;
+  auto fail = [&](std::string_view what) -> error {
+    return error(failure_code::invalid_argument, fmt::format("{}[{}]: {}", name, index, what));
+  };
+  auto read_id = [&](od::value v, std::string_view key) -> std::int64_t {
+    std::int64_t id = 0;
+    if (v.get_int64().get(id) == simdjson::SUCCESS) return id;
+    double d = 0;  // integral floats such as 42.0 are ids too, as pycocotools takes them
+    if (v.get_double().get(d) == simdjson::SUCCESS && std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15)
+      return static_cast<std::int64_t>(d);
+    throw fail(fmt::format("{} must be an integer", key));
+  };
+  try {
+    if (parser.iterate(padded).get(doc) != simdjson::SUCCESS)
+      throw error(failure_code::invalid_argument, fmt::format("{}: not JSON", name));
+    od::array entries;
+    if (doc.get_array().get(entries) != simdjson::SUCCESS)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("{}: classification results must be a JSON array of {{image_id, category_id, score}}", name));
+    for (auto entry_result : entries) {
+      od::value entry;
+      if (entry_result.get(entry) != simdjson::SUCCESS) throw fail("malformed JSON");
+      od::object obj;
+      if (entry.get_object().get(obj) != simdjson::SUCCESS) throw fail("each entry must be an object");
+      std::int64_t image_id = 0, category_id = 0;
+      double score = 0;
+      bool has_image = false, has_category = false, has_score = false;
+      for (auto field : obj) {
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) throw fail("unreadable key");
+        od::value v;
+        if (field.value().get(v) != simdjson::SUCCESS) throw fail(fmt::format("unreadable value of {}", key));
+        if (key == "image_id") {
+          image_id = read_id(v, key);
+          has_image = true;
+        } else if (key == "category_id") {
+          category_id = read_id(v, key);
+          has_category = true;
+        } else if (key == "score") {
+          if (v.get_double().get(score) != simdjson::SUCCESS || !std::isfinite(score))
+            throw fail("score must be a finite number");
+          has_score = true;
+        }
+      }
+      if (!has_image) throw fail("image_id is missing");
+      if (!has_category) throw fail("category_id is missing");
+      if (!has_score) throw fail("score is missing");
+      const auto ii = gt.image_ids.find(image_id);
+      if (ii == data::no_index) throw fail(fmt::format("image_id {} is not an image of the ground truth", image_id));
+      const auto ci = gt.category_ids.find(category_id);
+      if (ci == data::no_index) throw fail(fmt::format("category_id {} is not a category of the ground truth", category_id));
+      const std::size_t cell = static_cast<std::size_t>(image_pos[ii]) * c + category_pos[ci];
+      if (seen[cell / 64] >> (cell % 64) & 1u)
+        throw fail(fmt::format("a second score for image {} and category {}; give each pair once", image_id, category_id));
+      seen[cell / 64] |= std::uint64_t{1} << (cell % 64);
+      out.scores[cell] = score;
+      ++index;
+    }
+    // Nothing may follow the array but white space (current_location answers OUT_OF_BOUNDS
+    // exactly when the document is used up).
+    const char* rest = nullptr;
+    if (doc.current_location().get(rest) == simdjson::SUCCESS)
+      throw error(failure_code::invalid_argument, fmt::format("{}: unexpected content after the array of {} entries", name, index));
+  } catch (const simdjson::simdjson_error& e) {
+    throw fail(fmt::format("malformed JSON ({})", e.what()));
+  }
+  return out;
+}
+
+// The report of `results` (see classification_accumulator::report): one accumulator, one batch.
+inline nlohmann::ordered_json evaluate_classification(const classification_results& results,
+                                                      classification_metrics_options options = {}) {
+  classification_accumulator acc(results.num_classes(), results.kind(), std::move(options));
+  acc.add(results.scores, results.targets);
+  return acc.report();
+}
+
+}  // namespace tailor::eval
