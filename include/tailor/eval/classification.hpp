@@ -135,7 +135,7 @@ class classification_accumulator {
     if (kind_ == classification_kind::multiclass) {
       argmax_hits_.assign(classes_, 0);
       if (keeps_confusion_matrix()) confusion_.assign(classes_ * classes_, 0);
-      ece_edges_ = classification_detail::np_linspace(0.0, 1.0, static_cast<std::size_t>(options_.calibration_bins) + 1);
+      ece_edges_ = numpy::linspace(0.0, 1.0, static_cast<std::size_t>(options_.calibration_bins) + 1);
       ece_correct_.assign(static_cast<std::size_t>(options_.calibration_bins), 0);
       ece_confidence_.assign(static_cast<std::size_t>(options_.calibration_bins), {});
     }
@@ -450,7 +450,7 @@ class classification_accumulator {
     if (n < 1) throw error(failure_code::invalid_argument, fmt::format("the N-point AP needs n >= 1 (got {})", n));
     const auto kept = classes_with_positives();
     if (samples_ == 0 || kept.empty()) return 0.0;
-    const auto thresholds = classification_detail::np_linspace(1.0, 0.0, static_cast<std::size_t>(n));
+    const auto thresholds = numpy::linspace(1.0, 0.0, static_cast<std::size_t>(n));
     std::vector<double> per_class;
     for (auto c : kept) per_class.push_back(points[c].interpolated_average_precision(thresholds));
     return classification_detail::np_mean(per_class);

@@ -17,49 +17,15 @@
 #include <optional>
 #include <span>
 #include <vector>
+#include "numpy_compat.hpp"
 
 namespace tailor::eval {
 
 namespace classification_detail {
 
-// numpy's pairwise summation (np.sum / np.mean of a contiguous float64 array), so means over classes
-// and samples round as numpy's do.
-inline double np_sum(const double* a, std::size_t n) {
-  if (n < 8) {
-    double res = 0.;
-    for (std::size_t i = 0; i < n; ++i) res += a[i];
-    return res;
-  }
-  if (n <= 128) {
-    double r[8];
-    for (std::size_t j = 0; j < 8; ++j) r[j] = a[j];
-    std::size_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (std::size_t j = 0; j < 8; ++j) r[j] += a[i + j];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  std::size_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return np_sum(a, n2) + np_sum(a + n2, n - n2);
-}
-inline double np_sum(std::span<const double> a) { return np_sum(a.data(), a.size()); }
+inline double np_sum(std::span<const double> a) { return numpy::pairwise_sum(a.data(), a.size()); }
 inline double np_mean(std::span<const double> a) { return a.empty() ? 0.0 : np_sum(a) / static_cast<double>(a.size()); }
 
-// np.linspace(start, stop, num) bit for bit (i * step + start, the last value set to stop).
-inline std::vector<double> np_linspace(double start, double stop, std::size_t num) {
-  std::vector<double> y(num);
-  if (num == 0) return y;
-  if (num == 1) {
-    y[0] = start;
-    return y;
-  }
-  const double step = (stop - start) / static_cast<double>(num - 1);
-  for (std::size_t i = 0; i < num; ++i) y[i] = static_cast<double>(i) * step + start;
-  y[num - 1] = stop;
-  return y;
-}
 
 // Neumaier's compensated sum: streamed sums (ECE bins, per-sample scores) stay within an ulp or
 // two of numpy's pairwise sums whatever the batch sizes.
@@ -174,7 +140,7 @@ class binary_points {
       const double precision = static_cast<double>(tp_cum_[i]) / static_cast<double>(all_ge_[i]);
       terms_[score_.size() - 1 - i] = (recall - previous) * precision;
     }
-    return classification_detail::np_sum(terms_.data(), terms_.size());
+    return numpy::pairwise_sum(terms_.data(), terms_.size());
   }
 
   // sklearn.metrics.roc_auc_score of the binary problem: the area under the ROC curve, a tie

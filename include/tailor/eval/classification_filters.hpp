@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "../core/error.hpp"
+#include "numpy_compat.hpp"
 
 namespace tailor::eval {
 
@@ -42,17 +43,7 @@ inline bool any_of_8(const double* p, double t) noexcept {
 #endif
 }
 
-// Python's str(float), so report keys are the ones vision-evaluation writes: thres=0.5,
-// thres=0.0, thres=1e-05, thres=0.30000000000000004. fmt's "{}" already writes the shortest repr
-// that reads back, switching to an exponent below 1e-4 and from 1e16 as Python does; only the
-// ".0" of whole numbers is missing.
-inline std::string python_float_str(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  std::string s = fmt::format("{}", x);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
-}
+using numpy::python_float_str;  // report keys as vision-evaluation writes them (thres=0.5)
 
 }  // namespace classification_detail
 

@@ -34,6 +34,7 @@
 
 #include "../core/error.hpp"
 #include "../data/coco_types.hpp"
+#include "numpy_compat.hpp"
 
 namespace tailor::eval {
 
@@ -46,47 +47,12 @@ struct detection {
 
 namespace detail {
 
-// np.linspace(start, stop, num) bit for bit: i * step + start, with the last value set to stop.
-inline std::vector<double> numpy_linspace(double start, double stop, std::size_t num) {
-  std::vector<double> y(num);
-  if (num == 0) return y;
-  if (num == 1) {
-    y[0] = start;
-    return y;
-  }
-  const double step = (stop - start) / static_cast<double>(num - 1);
-  for (std::size_t i = 0; i < num; ++i) y[i] = static_cast<double>(i) * step + start;
-  y[num - 1] = stop;
-  return y;
-}
 
-// numpy's pairwise summation (what np.mean uses on a contiguous float64 array), so the summary
-// means round exactly as pycocotools' do.
-inline double numpy_pairwise_sum(const double* a, std::size_t n) {
-  if (n < 8) {
-    double res = 0.;
-    for (std::size_t i = 0; i < n; ++i) res += a[i];
-    return res;
-  }
-  if (n <= 128) {
-    double r[8];
-    for (std::size_t j = 0; j < 8; ++j) r[j] = a[j];
-    std::size_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (std::size_t j = 0; j < 8; ++j) r[j] += a[i + j];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  std::size_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return numpy_pairwise_sum(a, n2) + numpy_pairwise_sum(a + n2, n - n2);
-}
 
 // np.mean(s[s > -1]), or -1 when nothing is left (pycocotools' summarize rule).
 inline double mean_over_valid(const std::vector<double>& values) {
   if (values.empty()) return -1;
-  return numpy_pairwise_sum(values.data(), values.size()) / static_cast<double>(values.size());
+  return numpy::pairwise_sum(values.data(), values.size()) / static_cast<double>(values.size());
 }
 
 // maskUtils.iou for boxes (the C function bbIou), with the same operation order: the union of a
@@ -116,8 +82,8 @@ struct area_range {
 struct coco_eval_params {
   // Params(iouType='bbox'): np.linspace(.5, 0.95, 10) and np.linspace(.0, 1.00, 101), computed as
   // numpy does (so 0.75 is the value np.where finds for AP75).
-  std::vector<double> iou_thresholds = detail::numpy_linspace(0.5, 0.95, 10);
-  std::vector<double> recall_thresholds = detail::numpy_linspace(0.0, 1.0, 101);
+  std::vector<double> iou_thresholds = numpy::linspace(0.5, 0.95, 10);
+  std::vector<double> recall_thresholds = numpy::linspace(0.0, 1.0, 101);
   std::vector<int> max_dets{1, 10, 100};
   // all, small, medium, large; bounds are inclusive on both sides (pycocotools quirk: an area of
   // exactly 32^2 is both small and medium).

@@ -33,17 +33,11 @@
 #include "../core/error.hpp"
 #include "../data/coco_types.hpp"
 #include "coco_detection.hpp"
+#include "numpy_compat.hpp"
 
 namespace tailor::eval {
 
-// Python's str() of a float: the shortest text that reads back as the same double, with ".0" on
-// integral values ("0.5", "1.0", "1e-05"). Report keys spell thresholds this way, as
-// vision-evaluation's `thres={t}` keys do.
-inline std::string python_float_str(double v) {
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";  // not "1e+16", "inf", "nan"
-  return s;
-}
+using numpy::python_float_str;  // thresholds in report keys, as vision-evaluation's thres={t}
 
 // vision-evaluation's key for the mAP at one IoU: "mAP_" + str(int(iou * 100)). Python's int()
 // truncates the product as computed in doubles, so 0.29 gives "mAP_28" (0.29 * 100 =
