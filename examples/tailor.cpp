@@ -5,6 +5,7 @@
 //   tailor coco check FILE [--kind K] [--box-units U]
 //   tailor example-data DIR [--seed N]
 //   tailor eval --gt GT.json --predictions P.json [--kind K] [--iou 0.3,0.5,0.75] [--threshold 0.5] [--overlap 0.5]
+//               [--top-k 1,5] [--average macro|micro|weighted|samples]
 //
 // Exit status: 0 success, 1 failure (prints "error: <code>: <message>" and the problems on
 // stderr), 2 usage error.
@@ -24,6 +25,7 @@
 
 #include <tailor/core/file_io.hpp>
 #include <tailor/data/coco.hpp>
+#include <tailor/eval/classification_results.hpp>
 #include <tailor/eval/coco_detection.hpp>
 #include <tailor/eval/detection_report.hpp>
 #include <tailor/model/dataset.hpp>
@@ -135,9 +137,12 @@ nlohmann::json dataset_json(const tailor::dataset& d, tailor::source_state state
 
 struct eval_options {
   std::string gt, predictions, kind, units = "auto";
-  std::vector<double> ious{0.3, 0.5, 0.75};
-  double threshold = 0.5;  // score (probability) threshold of precision / recall
-  double overlap = 0.5;    // IoU threshold of precision / recall
+  std::vector<double> ious{0.3, 0.5, 0.75};   // detection: the mAP_XX numbers
+  std::vector<double> thresholds{0.5};        // score (probability) thresholds of precision / recall
+  double overlap = 0.5;                       // detection: IoU threshold of precision / recall
+  std::vector<int> top_k{1, 5};               // classification: accuracy and precision / recall at top k
+  std::string average = "macro";              // classification: averaging of precision, recall, F1, AP
+  bool classification_options_given = false;  // --top-k or --average on the command line
 };
 
 // What evaluation needs of a ground-truth file and what it does not: images need only their ids,
@@ -177,6 +182,15 @@ tailor::data::coco_dataset read_eval_ground_truth(const eval_options& ev) {
                                         ev.gt, i, d.images[a.image_index].id));
     }
   return std::move(report.dataset);
+}
+
+std::string read_predictions_text(const eval_options& ev) {
+  std::error_code ec;
+  if (!std::filesystem::exists(ev.predictions, ec))
+    throw tailor::error(failure_code::dataset_not_found,
+                        fmt::format("the predictions file {} does not exist; check the path", ev.predictions));
+  const auto bytes = tailor::read_file(ev.predictions);
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 std::string fixed4(double v) { return v < 0 ? std::string("n/a") : fmt::format("{:.4f}", v); }
@@ -221,13 +235,15 @@ void print_detection_report(const tailor::eval::detection_report& r, const eval_
 
 // Detection: COCO results against the ground truth's boxes.
 int run_eval_detection(const tailor::data::coco_dataset& gt, const eval_options& ev, const global_options& g) {
-  std::error_code ec;
-  if (!std::filesystem::exists(ev.predictions, ec))
-    throw tailor::error(failure_code::dataset_not_found,
-                        fmt::format("the predictions file {} does not exist; check the path", ev.predictions));
-  const auto bytes = tailor::read_file(ev.predictions);
-  const auto dets = tailor::eval::read_coco_results(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                                                    ev.predictions);
+  if (ev.classification_options_given)
+    throw tailor::error(failure_code::invalid_argument,
+                        fmt::format("--top-k and --average are classification options, and {} is a detection ground truth; "
+                                    "leave them out (or pass --kind classification to evaluate its tags)", ev.gt));
+  if (ev.thresholds.size() != 1)
+    throw tailor::error(failure_code::invalid_argument,
+                        fmt::format("detection precision / recall takes one --threshold (got {}); run once per threshold",
+                                    ev.thresholds.size()));
+  const auto dets = tailor::eval::read_coco_results(read_predictions_text(ev), ev.predictions);
   std::optional<tailor::eval::detection_accumulator> acc;
   try {
     acc.emplace(gt, dets);
@@ -235,17 +251,88 @@ int run_eval_detection(const tailor::data::coco_dataset& gt, const eval_options&
     throw tailor::error(e.code(), fmt::format("{}: {}", ev.predictions, e.what()));
   }
   const auto report = tailor::eval::make_detection_report(
-      *acc, {.ious = ev.ious, .max_dets = 300, .threshold = ev.threshold, .overlap = ev.overlap});
+      *acc, {.ious = ev.ious, .max_dets = 300, .threshold = ev.thresholds[0], .overlap = ev.overlap});
   if (g.json) fmt::print("{}\n", tailor::eval::to_json(report).dump(2, ' ', false, json_errors));
   else print_detection_report(report, ev);
   return 0;
 }
 
-// Classification and multilabel: not wired in yet.
-int run_eval_classification(const tailor::data::coco_dataset& gt, const eval_options&, const global_options&) {
-  throw tailor::error(failure_code::invalid_argument,
-                      fmt::format("classification evaluation: not wired yet (the ground truth is a {} file)",
-                                  tailor::data::to_string(gt.kind)));
+// A report value as a table cell: 4 decimals, or n/a where the JSON holds no number.
+std::string cell4(const nlohmann::ordered_json& v) { return v.is_number() ? fmt::format("{:.4f}", v.get<double>()) : "n/a"; }
+
+void print_classification_report(const nlohmann::ordered_json& r, const tailor::eval::classification_results& res,
+                                 const std::vector<std::string>& tag_names, const eval_options& ev) {
+  const std::size_t n = res.num_images(), c = res.num_classes();
+  fmt::print("classification evaluation ({})\n", tailor::eval::to_string(res.kind()));
+  fmt::print("  ground truth: {} ({} images, {} tags)\n", ev.gt, n, c);
+  fmt::print("  predictions:  {} ({} scores; an (image, tag) left out scores 0)\n\n", ev.predictions, res.entries);
+
+  auto row = [](const std::string& label, const nlohmann::ordered_json& v) { fmt::print("  {:<36} {:>7}\n", label, cell4(v)); };
+  fmt::print("as vision-evaluation computes them; averaging: {}\n", ev.average);
+  for (auto& [key, value] : r.items())
+    if (value.is_number()) row(key, value);
+
+  // Per tag: images tagged, AP (tags with positives only, as vision-evaluation), accuracy.
+  std::vector<std::size_t> positives(c, 0);
+  if (res.multilabel) {
+    for (std::size_t i = 0; i < n * c; ++i) positives[i % c] += res.targets[i] != 0 ? 1 : 0;
+  } else {
+    for (auto t : res.targets) ++positives[static_cast<std::size_t>(t)];
+  }
+  const auto& ap = r["tag_wise_average_precision"];
+  const bool has_accuracy = r.contains("tag_wise_accuracy");
+  std::size_t width = 3;
+  for (auto& name : tag_names) width = std::max(width, name.size());
+  fmt::print("\nper tag\n  {:<{}}  {:>7}  {:>7}{}\n", "tag", width, "images", "AP", has_accuracy ? "  accuracy" : "");
+  for (std::size_t k = 0, with_positives = 0; k < c; ++k) {
+    const std::string ap_cell = positives[k] > 0 && with_positives < ap.size() ? cell4(ap[with_positives++]) : "n/a";
+    fmt::print("  {:<{}}  {:>7}  {:>7}{}\n", tag_names[k], width, positives[k], ap_cell,
+               has_accuracy ? fmt::format("  {:>8}", cell4(r["tag_wise_accuracy"][k])) : "");
+  }
+
+  // The confusion matrix when it fits a terminal (--json always has it, up to 4096 tags).
+  constexpr std::size_t most_tags = 20;
+  if (r.contains("confusion_matrix") && c <= most_tags) {
+    const auto& cm = r["confusion_matrix"]["cm"];
+    fmt::print("\nconfusion matrix (rows: true tag, columns: predicted tag, by the highest score)\n  {:<{}}", "", width);
+    for (std::size_t k = 0; k < c; ++k) fmt::print(" {:>7.7}", tag_names[k]);
+    fmt::print("\n");
+    for (std::size_t i = 0; i < c; ++i) {
+      fmt::print("  {:<{}}", tag_names[i], width);
+      for (std::size_t j = 0; j < c; ++j) fmt::print(" {:>7}", cm[i][j].dump());
+      fmt::print("\n");
+    }
+  } else if (r.contains("confusion_matrix")) {
+    fmt::print("\nconfusion matrix: {} x {}, in --json\n", c, c);
+  }
+}
+
+// Classification and multilabel: COCO results [{image_id, category_id, score}] against the ground
+// truth's tags; multilabel when --kind says so or an image has several tags.
+int run_eval_classification(const tailor::data::coco_dataset& gt, const eval_options& ev, const global_options& g) {
+  std::optional<tailor::eval::classification_kind> kind;
+  if (ev.kind == "multilabel") kind = tailor::eval::classification_kind::multilabel;
+  else if (ev.kind == "classification" || ev.kind == "multiclass") kind = tailor::eval::classification_kind::multiclass;
+  const auto text = read_predictions_text(ev);
+  tailor::eval::classification_results results;
+  try {
+    results = tailor::eval::read_classification_results(text, gt, ev.predictions, kind);
+  } catch (const tailor::error& e) {  // the ground truth's own problems name the ground truth
+    const std::string_view what = e.what();
+    if (what.substr(0, ev.predictions.size()) == ev.predictions) throw;
+    throw tailor::error(e.code(), fmt::format("{}: {}", ev.gt, what));
+  }
+  // Tag names in the order of the report's columns: categories by increasing id.
+  std::vector<std::string> tag_names;
+  for (auto id : results.category_ids) tag_names.push_back(gt.categories[gt.category_ids.find(id)].name);
+  const auto report = tailor::eval::evaluate_classification(
+      results, {.top_k = ev.top_k,
+                .thresholds = ev.thresholds,
+                .average = *tailor::eval::parse_averaging(ev.average),
+                .class_names = tag_names});
+  if (g.json) fmt::print("{}\n", report.dump(2, ' ', false, json_errors));
+  else print_classification_report(report, results, tag_names, ev);
+  return 0;
 }
 
 // tailor eval: the kind declared with --kind, else the ground truth's, picks the evaluation.
@@ -319,11 +406,13 @@ int main(int argc, char** argv) {
 
   // eval --gt GT --predictions P ...
   eval_options ev;
-  auto* eval_cmd = app.add_subcommand("eval", "Evaluate predictions against a COCO ground truth (detection: COCO AP/AR, "
+  auto* eval_cmd = app.add_subcommand("eval", "Evaluate predictions against a COCO ground truth (classification: accuracy, "
+                                              "precision / recall / F1, AP, ROC AUC, calibration; detection: COCO AP/AR, "
                                               "mAP at chosen IoUs, precision and recall at a threshold)");
   eval_cmd->add_option("--gt", ev.gt, "Ground truth: a COCO file (images need only ids)")->required();
   eval_cmd->add_option("--predictions", ev.predictions,
-                       "Predictions: for detection, COCO results [{image_id, category_id, bbox, score}, ...]")
+                       "Predictions as COCO results: [{image_id, category_id, score}, ...] for classification, "
+                       "[{image_id, category_id, bbox, score}, ...] for detection")
       ->required();
   eval_cmd->add_option("--kind", ev.kind, "detection | classification | multilabel (default: the ground truth's)")
       ->check(CLI::IsMember(kinds));
@@ -333,15 +422,29 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  eval_cmd->add_option("--threshold", ev.threshold, "Score threshold of precision / recall (detections scored >= it count)")
+  eval_cmd->add_option("--threshold", ev.thresholds,
+                       "Score thresholds of precision / recall, comma-separated (classification: several allowed; "
+                       "detection: one, detections scored >= it count)")
+      ->delimiter(',')
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   eval_cmd->add_option("--overlap", ev.overlap, "IoU threshold of precision / recall")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  auto* top_k_opt = eval_cmd->add_option("--top-k", ev.top_k, "Classification: k of accuracy_topk and precision / recall "
+                                                              "at top k, comma-separated")
+                        ->delimiter(',')
+                        ->check(CLI::Range(1, 1 << 30))
+                        ->capture_default_str();
+  auto* average_opt = eval_cmd->add_option("--average", ev.average,
+                                           "Classification: averaging of precision, recall, F1 and AP: "
+                                           "macro | micro | weighted | samples")
+                          ->check(CLI::IsMember({"macro", "micro", "weighted", "samples"}))
+                          ->capture_default_str();
 
   try {
     app.parse(argc, argv);
+    ev.classification_options_given = top_k_opt->count() > 0 || average_opt->count() > 0;
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;

@@ -532,7 +532,7 @@ TEST_CASE("classification results: errors name the entry", "[classification]") {
   CHECK(read(R"([{"category_id": 1, "score": 0.5}])").find("r.json[0]: image_id is missing") != std::string::npos);
   CHECK(read(R"([{"image_id": 1, "category_id": 1}])").find("r.json[0]: score is missing") != std::string::npos);
   CHECK(read(R"([{"image_id": 1.5, "category_id": 1, "score": 0.5}])").find("r.json[0]: image_id must be an integer") != std::string::npos);
-  CHECK(read(R"([{"image_id": 1, "category_id": 1, "score": 0.5}] [])").find("unexpected content after the array") != std::string::npos);
+  CHECK(read(R"([{"image_id": 1, "category_id": 1, "score": 0.5}] [])").find("unexpected content after the results array") != std::string::npos);
   CHECK(read(R"([{"image_id": 1, "category_id": 1, "score": 0.5}, 3])").find("r.json[1]: each entry must be an object") != std::string::npos);
   CHECK(read(R"({"image_id": 1})").find("must be a JSON array") != std::string::npos);
   CHECK(read(R"([{"image_id": 1, "category_id": 1, "score": 0.5},)") != "");

@@ -2,9 +2,6 @@
 // the JSON it writes with --json, and where it keeps the workspace.
 // Built only with the program (TAILOR_BUILD_EXAMPLES=ON, which defines TAILOR_CLI_PATH).
 #ifdef TAILOR_CLI_PATH
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -22,6 +19,7 @@
 #include <tailor/data/image_encode.hpp>
 #include <tailor/version.hpp>
 
+#include "cli_support.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -34,45 +32,7 @@ struct temp_dir : tailor::testing::temp_dir {
   temp_dir() : tailor::testing::temp_dir("test_cli") {}
 };
 
-std::string quote(std::string_view s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
-std::string read_text(const fs::path& file) {
-  auto bytes = tailor::read_file(file);
-  return std::string(bytes.begin(), bytes.end());
-}
-
-struct result {
-  int status = -1;
-  std::string out, err;
-};
-
-// Runs `tailor ARGS` in `cwd` with TAILOR_WORKSPACE unset unless `env` sets it ("NAME=value ...").
-result tailor_run(const fs::path& cwd, const std::string& args, const std::string& env = "") {
-  static int counter = 0;
-  const auto capture = fs::temp_directory_path() / fmt::format("tailor_test_cli_out_{}_{}", ::getpid(), counter++);
-  const auto out = capture.string() + ".out", err = capture.string() + ".err";
-  const std::string command = fmt::format("cd {} && env -u TAILOR_WORKSPACE {} {} {} >{} 2>{}", quote(cwd.string()), env,
-                                          quote(TAILOR_CLI_PATH), args, quote(out), quote(err));
-  const int raw = std::system(command.c_str());
-  result r;
-  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = read_text(out);
-  r.err = read_text(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
-}
-
-bool contains(const std::string& text, std::string_view what) { return text.find(what) != std::string::npos; }
-
-#define SHOW(r) INFO("exit " << (r).status << "\n--- stdout:\n" << (r).out << "--- stderr:\n" << (r).err)
+using namespace tailor::testing::cli;
 
 std::string arg(const fs::path& p) { return quote(p.string()); }
 

@@ -1,13 +1,11 @@
-// `tailor eval`, run as a user runs it: the detection report as a table and as JSON (the same
-// numbers as the library's), chosen IoUs and thresholds, and every bad input named with the exit
+// `tailor eval`, run as a user runs it: the detection and classification reports as tables and as
+// JSON (the same numbers as the library's), chosen IoUs, thresholds, top-k and averaging, and every bad input named with the exit
 // status the other commands use (1: a failure, 2: the caller's mistake).
 // Built only with the program (TAILOR_BUILD_EXAMPLES=ON, which defines TAILOR_CLI_PATH).
 #ifdef TAILOR_CLI_PATH
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,8 +16,10 @@
 
 #include <tailor/core/file_io.hpp>
 #include <tailor/data/coco.hpp>
+#include <tailor/eval/classification_results.hpp>
 #include <tailor/eval/detection_report.hpp>
 
+#include "cli_support.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -27,44 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string quote(std::string_view s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
-std::string read_text(const fs::path& file) {
-  auto bytes = tailor::read_file(file);
-  return std::string(bytes.begin(), bytes.end());
-}
-
-struct result {
-  int status = -1;
-  std::string out, err;
-};
-
-result tailor_run(const fs::path& cwd, const std::string& args) {
-  static int counter = 0;
-  const auto capture = fs::temp_directory_path() / fmt::format("tailor_test_eval_cli_out_{}_{}", ::getpid(), counter++);
-  const auto out = capture.string() + ".out", err = capture.string() + ".err";
-  const std::string command = fmt::format("cd {} && env -u TAILOR_WORKSPACE {} {} >{} 2>{}", quote(cwd.string()),
-                                          quote(TAILOR_CLI_PATH), args, quote(out), quote(err));
-  const int raw = std::system(command.c_str());
-  result r;
-  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = read_text(out);
-  r.err = read_text(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
-}
-
-bool contains(const std::string& text, std::string_view what) { return text.find(what) != std::string::npos; }
-
-#define SHOW(r) INFO("exit " << (r).status << "\n--- stdout:\n" << (r).out << "--- stderr:\n" << (r).err)
+using namespace tailor::testing::cli;
 
 // A small detection case in a fresh directory (also the working directory of the runs):
 //   gt.json: images 1..3 given by id only (no file name, no size); cat, dog, bird, fish; a cat box
@@ -252,19 +215,154 @@ TEST_CASE("eval cli: missing files and a broken ground truth fail with status 1"
   CHECK(contains(notjson.err, "dataset_corrupt"));
 }
 
-TEST_CASE("eval cli: classification ground truth is not wired yet", "[cli][eval_cli]") {
-  eval_data d;
-  json c;
-  c["images"] = {{{"id", 1}, {"file_name", "a.jpg"}}, {{"id", 2}, {"file_name", "b.jpg"}}};
-  c["categories"] = {{{"id", 1}, {"name", "apple"}}, {{"id", 2}, {"name", "pear"}}};
-  c["annotations"] = {{{"id", 1}, {"image_id", 1}, {"category_id", 1}}, {{"id", 2}, {"image_id", 2}, {"category_id", 2}}};
-  d.write(d.dir.path / "fruit.json", c);
-  for (std::string kind : {"", " --kind classification", " --kind multilabel"}) {
-    auto r = d.run(fmt::format("eval --gt fruit.json --predictions {}{}", quote(d.pred.string()), kind));
-    INFO(kind);
+// A small classification case: fruit.json tags images 1..4 (apple, pear, apple, plum; category
+// ids 1, 2, 7 so that ids and columns differ), scores.json scores them. Image 3's apple is scored
+// below its pear, and plum is never scored for image 1 (a missing cell scores 0).
+struct classification_data : eval_data {
+  fs::path fruit = dir.path / "fruit.json";
+  fs::path scores = dir.path / "scores.json";
+  json gt_json, results = json::array();
+
+  classification_data() {
+    gt_json["images"] = {{{"id", 1}}, {{"id", 2}}, {{"id", 3}}, {{"id", 4}}};
+    gt_json["categories"] = {{{"id", 7}, {"name", "plum"}}, {{"id", 1}, {"name", "apple"}}, {{"id", 2}, {"name", "pear"}}};
+    gt_json["annotations"] = {{{"id", 1}, {"image_id", 1}, {"category_id", 1}}, {{"id", 2}, {"image_id", 2}, {"category_id", 2}},
+                              {{"id", 3}, {"image_id", 3}, {"category_id", 1}}, {{"id", 4}, {"image_id", 4}, {"category_id", 7}}};
+    write(fruit, gt_json);
+    auto score = [](int image, int category, double s) { return json{{"image_id", image}, {"category_id", category}, {"score", s}}; };
+    results = {score(1, 1, 0.8), score(1, 2, 0.2), score(2, 1, 0.1), score(2, 2, 0.7), score(2, 7, 0.2),
+               score(3, 1, 0.3), score(3, 2, 0.6), score(3, 7, 0.1), score(4, 1, 0.2), score(4, 2, 0.1), score(4, 7, 0.7)};
+    write(scores, results);
+  }
+  std::string args(const fs::path& predictions) const {
+    return fmt::format("eval --gt {} --predictions {}", quote(fruit.string()), quote(predictions.string()));
+  }
+  // The library's report of the same files, for comparison with the program's --json.
+  nlohmann::ordered_json library_report(tailor::eval::classification_metrics_options options,
+                                        std::optional<tailor::eval::classification_kind> kind = std::nullopt) const {
+    tailor::data::coco_options read_options;
+    read_options.require_image_sizes = false;
+    const auto gt = tailor::data::read_coco(std::string_view(gt_json.dump()), "fruit.json", read_options).dataset;
+    const auto r = tailor::eval::read_classification_results(results.dump(), gt, "scores.json", kind);
+    options.class_names = {"apple", "pear", "plum"};  // columns by category id: 1, 2, 7
+    return tailor::eval::evaluate_classification(r, options);
+  }
+};
+
+TEST_CASE("eval cli: a classification report as a table", "[cli][eval_cli]") {
+  classification_data d;
+  auto r = d.run(d.args(d.scores));
+  SHOW(r);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "classification evaluation (multiclass)"));
+  CHECK(contains(r.out, "(4 images, 3 tags)"));
+  CHECK(contains(r.out, "(11 scores;"));
+  // Argmax: apple, pear, pear, plum against apple, pear, apple, plum.
+  CHECK(contains(r.out, "accuracy_top1                         0.7500"));
+  CHECK(contains(r.out, "accuracy_top5                         1.0000"));
+  CHECK(contains(r.out, "calibration_ece"));
+  // Per tag: apple has 2 images, half of them right.
+  CHECK(contains(r.out, "  apple        2   1.0000    0.5000"));
+  // Confusion matrix rows: true apple -> 1 apple, 1 pear.
+  CHECK(contains(r.out, "confusion matrix"));
+  CHECK(contains(r.out, "  apple       1       1       0"));
+  CHECK(contains(r.out, "  plum        0       0       1"));
+}
+
+TEST_CASE("eval cli: classification --json is the library's report, key for key", "[cli][eval_cli]") {
+  classification_data d;
+  SECTION("defaults") {
+    auto r = d.run(d.args(d.scores) + " --json");
+    SHOW(r);
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::ordered_json::parse(r.out);
+    CHECK(j == d.library_report({}));
+    CHECK(j["accuracy_top1"].get<double>() == 0.75);
+    CHECK(j["confusion_matrix"]["labels"] == json({"apple", "pear", "plum"}));
+  }
+  SECTION("top-k, thresholds and averaging chosen") {
+    auto r = d.run(d.args(d.scores) + " --json --top-k 1,2 --threshold 0.25,0.5 --average micro");
+    SHOW(r);
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::ordered_json::parse(r.out);
+    tailor::eval::classification_metrics_options chosen;
+    chosen.top_k = {1, 2};
+    chosen.thresholds = {0.25, 0.5};
+    chosen.average = tailor::eval::averaging::micro;
+    CHECK(j == d.library_report(chosen));
+    CHECK(j.contains("accuracy_top2"));
+    CHECK(j.contains("precision_thres=0.25"));
+    CHECK_FALSE(j.contains("accuracy_top5"));
+  }
+  SECTION("multilabel by --kind") {
+    auto r = d.run(d.args(d.scores) + " --json --kind multilabel");
+    SHOW(r);
+    REQUIRE(r.status == 0);
+    const auto j = nlohmann::ordered_json::parse(r.out);
+    CHECK(j == d.library_report({}, tailor::eval::classification_kind::multilabel));
+    CHECK(j.contains("accuracy_thres=0.5"));
+    CHECK_FALSE(j.contains("confusion_matrix"));
+  }
+}
+
+TEST_CASE("eval cli: multilabel is inferred from a ground truth with several tags on an image", "[cli][eval_cli]") {
+  classification_data d;
+  d.gt_json["annotations"].push_back({{"id", 5}, {"image_id", 1}, {"category_id", 2}});
+  d.write(d.fruit, d.gt_json);
+  auto r = d.run(d.args(d.scores));
+  SHOW(r);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "classification evaluation (multilabel)"));
+  CHECK(contains(r.out, "accuracy_thres=0.5"));
+  CHECK_FALSE(contains(r.out, "confusion matrix"));
+  auto forced = d.run(d.args(d.scores) + " --kind classification");
+  SHOW(forced);
+  CHECK(forced.status != 0);  // one tag per image is what multiclass means
+  CHECK(contains(forced.err, "image 1"));
+}
+
+TEST_CASE("eval cli: bad classification predictions are named, with status 2", "[cli][eval_cli]") {
+  classification_data d;
+  struct bad_case {
+    std::string file;
+    json entries;
+    std::string expected;
+  };
+  const std::vector<bad_case> cases = {
+      {"unknown_image.json", {{{"image_id", 9}, {"category_id", 1}, {"score", 0.5}}}, "unknown_image.json[0]: image_id 9 is not an image"},
+      {"unknown_category.json", {{{"image_id", 1}, {"category_id", 3}, {"score", 0.5}}}, "[0]: category_id 3 is not a category"},
+      {"twice.json", {{{"image_id", 1}, {"category_id", 1}, {"score", 0.5}}, {{"image_id", 1}, {"category_id", 1}, {"score", 0.4}}},
+       "twice.json[1]: a second score for image 1 and category 1"},
+      {"no_score.json", {{{"image_id", 1}, {"category_id", 1}}}, "no_score.json[0]: score is missing"},
+      {"text_score.json", {{{"image_id", 1}, {"category_id", 1}, {"score", "high"}}}, "[0]: score must be a finite number"},
+      {"object.json", {{"image_id", 1}}, "must be a JSON array of {image_id, category_id, score}"}};
+  for (const auto& c : cases) {
+    d.write(d.dir.path / c.file, c.entries);
+    auto r = d.run(d.args(d.dir.path / c.file));
+    INFO(c.file);
     SHOW(r);
     CHECK(r.status == 2);
-    CHECK(contains(r.err, "classification evaluation: not wired yet"));
+    CHECK(contains(r.err, c.expected));
+  }
+  d.write_text(d.dir.path / "nan.json", R"([{"image_id": 1, "category_id": 1, "score": NaN}])");
+  auto nan = d.run(d.args(d.dir.path / "nan.json"));
+  SHOW(nan);
+  CHECK(nan.status == 2);
+  CHECK(contains(nan.err, "nan.json[0]"));
+  auto missing = d.run(d.args(d.dir.path / "absent.json"));
+  SHOW(missing);
+  CHECK(missing.status == 1);
+  CHECK(contains(missing.err, "absent.json does not exist"));
+}
+
+TEST_CASE("eval cli: classification options are refused for detection", "[cli][eval_cli]") {
+  eval_data d;
+  for (std::string extra : {" --top-k 1", " --average micro", " --threshold 0.3,0.5"}) {
+    auto r = d.run(d.eval_args(d.pred) + extra);
+    INFO(extra);
+    SHOW(r);
+    CHECK(r.status == 2);
+    CHECK_FALSE(r.err.empty());
   }
 }
 
@@ -276,7 +374,10 @@ TEST_CASE("eval cli: usage errors exit with status 2", "[cli][eval_cli]") {
                            fmt::format("eval --gt {} --predictions {} --iou 0.3,1.5", gt, pred),
                            fmt::format("eval --gt {} --predictions {} --iou abc", gt, pred),
                            fmt::format("eval --gt {} --predictions {} --threshold 2", gt, pred),
-                           fmt::format("eval --gt {} --predictions {} --overlap -0.1", gt, pred)}) {
+                           fmt::format("eval --gt {} --predictions {} --overlap -0.1", gt, pred),
+                           fmt::format("eval --gt {} --predictions {} --top-k 0", gt, pred),
+                           fmt::format("eval --gt {} --predictions {} --top-k one", gt, pred),
+                           fmt::format("eval --gt {} --predictions {} --average median", gt, pred)}) {
     auto r = d.run(args);
     INFO("tailor " << args);
     SHOW(r);
@@ -288,6 +389,8 @@ TEST_CASE("eval cli: usage errors exit with status 2", "[cli][eval_cli]") {
   CHECK(contains(help.out, "--iou"));
   CHECK(contains(help.out, "--threshold"));
   CHECK(contains(help.out, "--overlap"));
+  CHECK(contains(help.out, "--top-k"));
+  CHECK(contains(help.out, "--average"));
 }
 
 #endif  // TAILOR_CLI_PATH

@@ -9,8 +9,6 @@
 // Results are [{"image_id", "category_id", "score"}, ...]: any subset of the (image, category)
 // cells, each at most once; a cell left out scores 0. Rows follow the ground truth's images by
 // increasing id and columns its categories by increasing id, whatever the order of either file.
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -27,6 +25,7 @@
 #include "../core/error.hpp"
 #include "../data/coco_types.hpp"
 #include "classification.hpp"
+#include "coco_results_reader.hpp"
 
 namespace tailor::eval {
 
@@ -36,6 +35,7 @@ struct classification_results {
   std::vector<std::int64_t> image_ids;     // N, increasing: row r is image image_ids[r]
   std::vector<std::int64_t> category_ids;  // C, increasing: column c is category category_ids[c]
   bool multilabel = false;
+  std::size_t entries = 0;                 // results read (scored cells)
 
   std::size_t num_images() const noexcept { return image_ids.size(); }
   std::size_t num_classes() const noexcept { return category_ids.size(); }
@@ -96,7 +96,8 @@ inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optiona
     if (tags[p].size() != 1)
       throw error(failure_code::invalid_argument,
                   tags[p].empty()
-                      ? fmt::format("ground-truth image {} has no tag; multiclass evaluation needs one tag per image",
+                      ? fmt::format("ground-truth image {} has no tag; multiclass evaluation needs one tag per image: "
+                                    "tag it, or remove it, or evaluate as multilabel (--kind multilabel)",
                                     out.image_ids[p])
                       : fmt::format("ground-truth image {} has {} tags; evaluate it as multilabel", out.image_ids[p],
                                     tags[p].size()));
@@ -113,83 +114,26 @@ inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optiona
 inline classification_results read_classification_results(std::string_view json, const data::coco_dataset& gt,
                                                            std::string_view name,
                                                            std::optional<classification_kind> kind = std::nullopt) {
-  namespace od = simdjson::ondemand;
   classification_results out;
   std::vector<std::uint32_t> image_pos, category_pos;
   classification_detail::targets_from_ground_truth(gt, kind, out, image_pos, category_pos);
-  const std::size_t n = out.image_ids.size(), c = out.category_ids.size();
-  out.scores.assign(n * c, 0.0);  // a cell without a result scores 0
-  std::vector<std::uint64_t> seen((n * c + 63) / 64, 0);
-
-  simdjson::padded_string padded(json);
-  od::parser parser;
-  od::document doc;
-  std::size_t index = 0;
-  auto fail = [&](std::string_view what) -> error {
-    return error(failure_code::invalid_argument, fmt::format("{}[{}]: {}", name, index, what));
+  const std::size_t c = out.category_ids.size();
+  out.scores.assign(out.image_ids.size() * c, 0.0);  // a cell without a result scores 0
+  std::vector<std::uint64_t> seen((out.scores.size() + 63) / 64, 0);
+  auto ignore = [](std::string_view, simdjson::ondemand::value, const results_detail::entry_error&) {};
+  auto take = [&](const results_detail::result_entry& e, const results_detail::entry_error& fail) {
+    const auto ii = gt.image_ids.find(e.image_id);
+    if (ii == data::no_index) throw fail(fmt::format("image_id {} is not an image of the ground truth", e.image_id));
+    const auto ci = gt.category_ids.find(e.category_id);
+    if (ci == data::no_index) throw fail(fmt::format("category_id {} is not a category of the ground truth", e.category_id));
+    const std::size_t cell = static_cast<std::size_t>(image_pos[ii]) * c + category_pos[ci];
+    if (seen[cell / 64] >> (cell % 64) & 1u)
+      throw fail(fmt::format("a second score for image {} and category {}; give each pair once", e.image_id, e.category_id));
+    seen[cell / 64] |= std::uint64_t{1} << (cell % 64);
+    out.scores[cell] = e.score;
+    ++out.entries;
   };
-  auto read_id = [&](od::value v, std::string_view key) -> std::int64_t {
-    std::int64_t id = 0;
-    if (v.get_int64().get(id) == simdjson::SUCCESS) return id;
-    double d = 0;  // integral floats such as 42.0 are ids too, as pycocotools takes them
-    if (v.get_double().get(d) == simdjson::SUCCESS && std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15)
-      return static_cast<std::int64_t>(d);
-    throw fail(fmt::format("{} must be an integer", key));
-  };
-  try {
-    if (parser.iterate(padded).get(doc) != simdjson::SUCCESS)
-      throw error(failure_code::invalid_argument, fmt::format("{}: not JSON", name));
-    od::array entries;
-    if (doc.get_array().get(entries) != simdjson::SUCCESS)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("{}: classification results must be a JSON array of {{image_id, category_id, score}}", name));
-    for (auto entry_result : entries) {
-      od::value entry;
-      if (entry_result.get(entry) != simdjson::SUCCESS) throw fail("malformed JSON");
-      od::object obj;
-      if (entry.get_object().get(obj) != simdjson::SUCCESS) throw fail("each entry must be an object");
-      std::int64_t image_id = 0, category_id = 0;
-      double score = 0;
-      bool has_image = false, has_category = false, has_score = false;
-      for (auto field : obj) {
-        std::string_view key;
-        if (field.unescaped_key().get(key) != simdjson::SUCCESS) throw fail("unreadable key");
-        od::value v;
-        if (field.value().get(v) != simdjson::SUCCESS) throw fail(fmt::format("unreadable value of {}", key));
-        if (key == "image_id") {
-          image_id = read_id(v, key);
-          has_image = true;
-        } else if (key == "category_id") {
-          category_id = read_id(v, key);
-          has_category = true;
-        } else if (key == "score") {
-          if (v.get_double().get(score) != simdjson::SUCCESS || !std::isfinite(score))
-            throw fail("score must be a finite number");
-          has_score = true;
-        }
-      }
-      if (!has_image) throw fail("image_id is missing");
-      if (!has_category) throw fail("category_id is missing");
-      if (!has_score) throw fail("score is missing");
-      const auto ii = gt.image_ids.find(image_id);
-      if (ii == data::no_index) throw fail(fmt::format("image_id {} is not an image of the ground truth", image_id));
-      const auto ci = gt.category_ids.find(category_id);
-      if (ci == data::no_index) throw fail(fmt::format("category_id {} is not a category of the ground truth", category_id));
-      const std::size_t cell = static_cast<std::size_t>(image_pos[ii]) * c + category_pos[ci];
-      if (seen[cell / 64] >> (cell % 64) & 1u)
-        throw fail(fmt::format("a second score for image {} and category {}; give each pair once", image_id, category_id));
-      seen[cell / 64] |= std::uint64_t{1} << (cell % 64);
-      out.scores[cell] = score;
-      ++index;
-    }
-    // Nothing may follow the array but white space (current_location answers OUT_OF_BOUNDS
-    // exactly when the document is used up).
-    const char* rest = nullptr;
-    if (doc.current_location().get(rest) == simdjson::SUCCESS)
-      throw error(failure_code::invalid_argument, fmt::format("{}: unexpected content after the array of {} entries", name, index));
-  } catch (const simdjson::simdjson_error& e) {
-    throw fail(fmt::format("malformed JSON ({})", e.what()));
-  }
+  results_detail::read_results_array(json, name, "{image_id, category_id, score}", ignore, take);
   return out;
 }
 

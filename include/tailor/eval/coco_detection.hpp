@@ -34,6 +34,7 @@
 
 #include "../core/error.hpp"
 #include "../data/coco_types.hpp"
+#include "coco_results_reader.hpp"
 #include "numpy_compat.hpp"
 
 namespace tailor::eval {
@@ -810,124 +811,40 @@ inline coco_eval_result evaluate_bbox(const data::coco_dataset& gt, std::span<co
   return acc.evaluate(params);
 }
 
-namespace detail {
-
-// Where the JSON array opening at json[open] ends (one past its ']'), skipping strings; nullopt
-// when it is not closed. Only used to explain a malformed results file.
-inline std::optional<std::size_t> json_array_end(std::string_view json, std::size_t open) {
-  std::size_t depth = 0;
-  for (std::size_t i = open; i < json.size(); ++i) {
-    const char ch = json[i];
-    if (ch == '"') {
-      for (++i; i < json.size() && json[i] != '"'; ++i)
-        if (json[i] == '\\') ++i;
-    } else if (ch == '[' || ch == '{') {
-      ++depth;
-    } else if (ch == ']' || ch == '}') {
-      if (depth == 0) return std::nullopt;
-      if (--depth == 0) return i + 1;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace detail
-
 // Reads COCO detection results, `[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]`
 // (other keys are ignored). `name` names the input in messages. Throws error{invalid_argument}
 // naming the entry for anything else, including non-finite numbers and negative box sizes, and
 // naming the file and the byte offset for anything but white space after the array.
 inline std::vector<detection> read_coco_results(std::string_view json, std::string_view name) {
-  namespace od = simdjson::ondemand;
   std::vector<detection> out;
-  simdjson::padded_string padded(json);
-  od::parser parser;
-  od::document doc;
-  std::size_t index = 0;
-  auto fail = [&](std::string_view what) -> error {
-    return error(failure_code::invalid_argument, fmt::format("{}[{}]: {}", name, index, what));
-  };
-  auto read_id = [&](od::value v, std::string_view key) -> std::int64_t {
-    std::int64_t id = 0;
-    if (v.get_int64().get(id) == simdjson::SUCCESS) return id;
-    // pycocotools takes integral floats such as 42.0 as well.
-    double d = 0;
-    if (v.get_double().get(d) == simdjson::SUCCESS && std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15)
-      return static_cast<std::int64_t>(d);
-    throw fail(fmt::format("{} must be an integer", key));
-  };
-  try {
-    if (parser.iterate(padded).get(doc) != simdjson::SUCCESS)
-      throw error(failure_code::invalid_argument, fmt::format("{}: not JSON", name));
-    od::array entries;
-    if (auto e = doc.get_array().get(entries); e != simdjson::SUCCESS) {
-      const std::size_t first = json.find_first_not_of(" \t\r\n");
-      if (first == std::string_view::npos || json[first] != '[')
-        throw error(failure_code::invalid_argument,
-                    fmt::format("{}: COCO results must be a JSON array of {{image_id, category_id, bbox, score}}", name));
-      // simdjson refuses a root array whose document does not end with ']': say why.
-      if (const auto end = detail::json_array_end(json, first); end && json.find_first_not_of(" \t\r\n", *end) != std::string_view::npos)
-        throw error(failure_code::invalid_argument,
-                    fmt::format("{}: unexpected content after the results array, at byte offset {}", name,
-                                json.find_first_not_of(" \t\r\n", *end)));
-      throw error(failure_code::invalid_argument,
-                  fmt::format("{}: malformed JSON, the results array is not closed ({})", name, simdjson::error_message(e)));
+  detection d;
+  bool has_box = false;
+  auto bbox = [&](std::string_view key, simdjson::ondemand::value v, const results_detail::entry_error& fail) {
+    if (key != "bbox") return;
+    simdjson::ondemand::array box;
+    if (v.get_array().get(box) != simdjson::SUCCESS) throw fail("bbox must be an array [x, y, width, height]");
+    double values[4] = {0, 0, 0, 0};
+    std::size_t count = 0;
+    for (auto element : box) {
+      double x = 0;
+      if (element.get_double().get(x) != simdjson::SUCCESS) throw fail("bbox must hold 4 numbers");
+      if (count < 4) values[count] = x;
+      ++count;
     }
-    for (auto entry_result : entries) {
-      od::object obj;
-      if (entry_result.get_object().get(obj) != simdjson::SUCCESS) throw fail("each entry must be an object");
-      detection d;
-      bool has_image = false, has_category = false, has_box = false, has_score = false;
-      for (auto field : obj) {
-        std::string_view key;
-        if (field.unescaped_key().get(key) != simdjson::SUCCESS) throw fail("unreadable key");
-        od::value v;
-        if (field.value().get(v) != simdjson::SUCCESS) throw fail(fmt::format("unreadable value of {}", key));
-        if (key == "image_id") {
-          d.image_id = read_id(v, key);
-          has_image = true;
-        } else if (key == "category_id") {
-          d.category_id = read_id(v, key);
-          has_category = true;
-        } else if (key == "score") {
-          if (v.get_double().get(d.score) != simdjson::SUCCESS || !std::isfinite(d.score))
-            throw fail("score must be a finite number");
-          has_score = true;
-        } else if (key == "bbox") {
-          od::array box;
-          if (v.get_array().get(box) != simdjson::SUCCESS) throw fail("bbox must be an array [x, y, width, height]");
-          double values[4] = {0, 0, 0, 0};
-          std::size_t count = 0;
-          for (auto element : box) {
-            double x = 0;
-            if (element.get_double().get(x) != simdjson::SUCCESS) throw fail("bbox must hold 4 numbers");
-            if (count < 4) values[count] = x;
-            ++count;
-          }
-          if (count != 4) throw fail(fmt::format("bbox must hold 4 numbers, not {}", count));
-          if (!detail::finite_box(values[0], values[1], values[2], values[3]))
-            throw fail(fmt::format("bbox [{}, {}, {}, {}] must be finite with a non-negative width and height", values[0],
-                                   values[1], values[2], values[3]));
-          d.x = values[0], d.y = values[1], d.w = values[2], d.h = values[3];
-          has_box = true;
-        }
-      }
-      if (!has_image) throw fail("image_id is missing");
-      if (!has_category) throw fail("category_id is missing");
-      if (!has_box) throw fail("bbox is missing");
-      if (!has_score) throw fail("score is missing");
-      out.push_back(d);
-      ++index;
-    }
-    // Nothing may follow the array but white space (simdjson only reads as far as it is asked).
-    // current_location() is OUT_OF_BOUNDS at the end of the document, else where the rest begins.
-    if (const char* rest = nullptr; doc.current_location().get(rest) == simdjson::SUCCESS && rest != nullptr)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("{}: unexpected content after the results array, at byte offset {}", name,
-                              static_cast<std::size_t>(rest - padded.data())));
-  } catch (const simdjson::simdjson_error& e) {
-    throw fail(fmt::format("malformed JSON ({})", e.what()));
-  }
+    if (count != 4) throw fail(fmt::format("bbox must hold 4 numbers, not {}", count));
+    if (!detail::finite_box(values[0], values[1], values[2], values[3]))
+      throw fail(fmt::format("bbox [{}, {}, {}, {}] must be finite with a non-negative width and height", values[0],
+                             values[1], values[2], values[3]));
+    d.x = values[0], d.y = values[1], d.w = values[2], d.h = values[3];
+    has_box = true;
+  };
+  auto take = [&](const results_detail::result_entry& e, const results_detail::entry_error& fail) {
+    if (!has_box) throw fail("bbox is missing");
+    d.image_id = e.image_id, d.category_id = e.category_id, d.score = e.score;
+    out.push_back(d);
+    has_box = false;
+  };
+  results_detail::read_results_array(json, name, "{image_id, category_id, bbox, score}", bbox, take);
   return out;
 }
 
