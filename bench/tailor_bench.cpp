@@ -23,6 +23,8 @@ namespace {
 using B = tailor::backend::cpu;
 
 int bench_threads() {
+  // TAILOR_BENCH_WINOGRAD=0 puts 3x3 convolutions back on im2col, to compare the two.
+  if (const char* w = std::getenv("TAILOR_BENCH_WINOGRAD")) tailor::backend::cpu_detail::winograd_enabled = std::atoi(w) != 0;
   const char* t = std::getenv("TAILOR_BENCH_THREADS");
   return t ? std::atoi(t) : 2;  // the peer runs torch with 2 threads
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -165,6 +166,79 @@ TEST_CASE("conv2d forward equals the direct definition and its gradients equal f
   }
 }
 
+TEST_CASE("conv2d: Winograd F(2x2, 3x3) equals the direct definition and the im2col path", "[layers][conv2d][winograd]") {
+  namespace cd = tailor::backend::cpu_detail;
+  struct config {
+    const char* name;
+    nn::conv2d_shape s;
+    bool bias;
+    std::size_t n, h, w;
+    std::int64_t chunk;  // winograd_chunk_elements: small values cross chunk boundaries
+  };
+  const config configs[] = {
+      {"pad 1, even size", conv_shape(16, 16, 3, 1, 1), false, 2, 8, 8, 1 << 22},
+      {"pad 1, odd sizes (cut tiles), bias", conv_shape(16, 20, 3, 1, 1), true, 2, 5, 7, 1 << 22},
+      {"pad 0", conv_shape(17, 16, 3, 1, 0), false, 1, 6, 9, 1 << 22},
+      {"pad 2", conv_shape(16, 18, 3, 1, 2), true, 1, 4, 3, 1 << 22},
+      {"1x1 input, pad 1", conv_shape(16, 16, 3, 1, 1), false, 3, 1, 1, 1 << 22},
+      {"chunks of one image", conv_shape(16, 16, 3, 1, 1), true, 3, 6, 6, 1},
+  };
+  for (const auto& c : configs) {
+    SECTION(c.name) {
+      REQUIRE(cd::winograd_applies(c.s));
+      const auto saved = cd::winograd_chunk_elements;
+      cd::winograd_chunk_elements = c.chunk;
+      nn::conv2d<B> conv(c.s, c.bias);
+      nn::rng r(5);
+      conv.init(r);
+      if (c.bias) nn::normal(conv.bias().value, 0.5, r);
+      const tensor x = random_tensor(c.n, std::size_t(c.s.in_channels), c.h, c.w, 13);
+      const tensor y = conv.forward(x, false);
+      const tensor expected = reference_conv(x, conv.weight().value, c.s, c.bias ? &conv.bias().value : nullptr);
+      REQUIRE(y.shape() == expected.shape());
+      for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y.data()[i] == Approx(expected.data()[i]).epsilon(1e-12).margin(1e-12));
+
+      // In float, against the double reference, as close as im2col gets.
+      using F = tailor::backend::cpu_t<float>;
+      nn::conv2d<F> conv_f(c.s, c.bias);
+      for (std::size_t i = 0; i < conv_f.weight().value.size(); ++i)
+        conv_f.weight().value.data()[i] = static_cast<float>(conv.weight().value.data()[i]);
+      if (c.bias)
+        for (std::size_t i = 0; i < conv_f.bias().value.size(); ++i)
+          conv_f.bias().value.data()[i] = static_cast<float>(conv.bias().value.data()[i]);
+      F::tensor xf = F::tensor::from_shape(x.shape());
+      for (std::size_t i = 0; i < x.size(); ++i) xf.data()[i] = static_cast<float>(x.data()[i]);
+      const F::tensor yw = conv_f.forward(xf, false);
+      cd::winograd_enabled = false;
+      const F::tensor yi = conv_f.forward(xf, false);
+      cd::winograd_enabled = true;
+      double worst_w = 0, worst_i = 0, scale = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        worst_w = std::max(worst_w, std::abs(double(yw.data()[i]) - expected.data()[i]));
+        worst_i = std::max(worst_i, std::abs(double(yi.data()[i]) - expected.data()[i]));
+        scale = std::max(scale, std::abs(expected.data()[i]));
+      }
+      INFO("max error, Winograd " << worst_w << ", im2col " << worst_i << ", max |y| " << scale);
+      CHECK(worst_w <= 1e-5 * scale);
+      CHECK(worst_w <= 8 * worst_i + 1e-6 * scale);
+      cd::winograd_chunk_elements = saved;
+    }
+  }
+  SECTION("gradients through the Winograd forward equal finite differences") {
+    nn::conv2d<B> conv(conv_shape(16, 16, 3, 1, 1), true);
+    nn::rng r(9);
+    conv.init(r);
+    check_gradients(conv, random_tensor(1, 16, 3, 3, 17), 5);
+  }
+  SECTION("not for strides, dilations, groups or few channels") {
+    CHECK_FALSE(cd::winograd_applies(conv_shape(16, 16, 3, 2, 1)));
+    CHECK_FALSE(cd::winograd_applies(conv_shape(16, 16, 3, 1, 2, 2)));
+    CHECK_FALSE(cd::winograd_applies(conv_shape(16, 16, 3, 1, 1, 1, 2)));
+    CHECK_FALSE(cd::winograd_applies(conv_shape(3, 16, 3, 1, 1)));
+    CHECK_FALSE(cd::winograd_applies(conv_shape(16, 16, 5, 1, 2)));
+  }
+}
+
 TEST_CASE("conv2d rejects a wrong channel count and an input smaller than its kernel", "[layers][conv2d]") {
   nn::conv2d<B> conv(conv_shape(3, 4, 3));
   REQUIRE_THROWS_WITH(conv.forward(random_tensor(1, 2, 5, 5, 1), false), Catch::Contains("input has 2 channels, the layer expects 3"));
@@ -269,6 +343,42 @@ TEST_CASE("pooling layers: max, average and global average", "[layers][pooling]"
       for (int ix = 0; ix <= 1; ++ix) m = std::max(m, x(1, 1, iy, ix));
     REQUIRE(y(1, 1, 0, 0) == m);
     check_gradients(pool, x, 5);
+  }
+  SECTION("max pool equals torch's rule on every output: ties go to the first, NaN wins") {
+    struct window {
+      int k, stride, pad;
+    };
+    for (auto wdw : {window{3, 2, 1}, window{2, 2, 0}, window{3, 1, 1}, window{2, 1, 1}}) {
+      INFO("kernel " << wdw.k << " stride " << wdw.stride << " pad " << wdw.pad);
+      nn::max_pool2d<B> pool(wdw.k, wdw.stride, wdw.pad);
+      tensor x = random_tensor(2, 3, 7, 8, 41);
+      for (auto& v : x) v = std::floor(v * 2);  // values in {-2, -1, 0, 1}: many ties
+      x(1, 2, 3, 4) = std::numeric_limits<double>::quiet_NaN();
+      const tensor y = pool.forward(x, true);
+      tensor dy = tensor::from_shape(y.shape());
+      std::fill(dy.begin(), dy.end(), 1.0);
+      const tensor dx = pool.backward(dy);
+      tensor expected_dx = tensor::from_shape(x.shape());
+      std::fill(expected_dx.begin(), expected_dx.end(), 0.0);
+      const int H = 7, W = 8, OH = int(y.shape()[2]), OW = int(y.shape()[3]);
+      for (std::size_t n = 0; n < 2; ++n)
+        for (std::size_t c = 0; c < 3; ++c)
+          for (int oy = 0; oy < OH; ++oy)
+            for (int ox = 0; ox < OW; ++ox) {
+              double best = -std::numeric_limits<double>::infinity();
+              int at_y = -1, at_x = -1;
+              for (int iy = oy * wdw.stride - wdw.pad; iy < oy * wdw.stride - wdw.pad + wdw.k; ++iy)
+                for (int ix = ox * wdw.stride - wdw.pad; ix < ox * wdw.stride - wdw.pad + wdw.k; ++ix) {
+                  if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                  const double v = x(n, c, iy, ix);
+                  if (v > best || std::isnan(v) || at_y < 0) best = v, at_y = iy, at_x = ix;
+                }
+              const double got = y(n, c, oy, ox);
+              REQUIRE((std::isnan(best) ? std::isnan(got) : got == best));
+              expected_dx(n, c, at_y, at_x) += 1.0;
+            }
+      for (std::size_t i = 0; i < dx.size(); ++i) REQUIRE(dx.data()[i] == expected_dx.data()[i]);
+    }
   }
   SECTION("average pool counts padding as zeros") {
     nn::avg_pool2d<B> pool(2, 2, 1);

@@ -2,6 +2,7 @@
 // A trainable tensor with its gradient and the flags optimizers read. Layers expose their
 // parameters and buffers by torchvision's dotted names ("layer1.0.conv1.weight"), which is what
 // optimizers, freezing and the safetensors files key on.
+#include <vector>
 #include <algorithm>
 #include <string>
 #include <string_view>

@@ -2,7 +2,8 @@
 // conv2d on the CPU, NCHW. Dense and grouped convolutions lower to GEMM over im2col columns of
 // several images at once (a skinny late-stage feature map of 4x4 pixels would otherwise give GEMMs
 // 16 columns wide); depthwise convolutions (one input channel per group) are direct loops, since
-// their im2col would be all copying and no arithmetic.
+// their im2col would be all copying and no arithmetic. 3x3 stride-1 dense convolutions take
+// Winograd F(2x2, 3x3) in the forward pass (winograd.hpp).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,8 @@
 #include "../../nn/conv2d_shape.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
+#include "window.hpp"
+#include "winograd.hpp"
 
 namespace tailor::backend::cpu_detail {
 
@@ -35,14 +38,6 @@ struct conv_plan {
   // A 1x1 stride-1 convolution of one image reads its input as the column matrix itself.
   bool columns_are_input(int images) const { return s.pointwise() && s.dilation_h == 1 && s.dilation_w == 1 && images == 1; }
 };
-
-// The output columns [lo, hi) whose input column ox * stride - pad + offset lies inside [0, w).
-inline void valid_columns(int ow, int w, int stride, int start, int& lo, int& hi) {
-  // ix = ox * stride + start; need 0 <= ix < w.
-  lo = start >= 0 ? 0 : (-start + stride - 1) / stride;
-  hi = start >= w ? 0 : std::min(ow, (w - 1 - start) / stride + 1);
-  if (hi < lo) hi = lo;
-}
 
 // col[(c*KH + kh)*KW + kw][i*P + p] = x[n0+i][group channel c][ih][iw] (0 in the padding). Each
 // output row is a zero-padded, strided copy of one input row: the bounds are worked out once per
@@ -107,7 +102,43 @@ void col2im_add(const conv_plan& p, const T* col, int n0, int images, int group,
   });
 }
 
-// Depthwise (groups == channels): y[n][c] = sum over the window of x[n][c] * w[c], direct.
+// The row loops of depthwise convolution, apart (restrict) so that the compiler vectorises them;
+// input column ox * step + start for the output columns [lo, hi).
+template <class T>
+void depthwise_row_tap(const T* __restrict in, T k, T* __restrict out, int lo, int hi, int step, int start) {
+  for (int ox = lo; ox < hi; ++ox) out[ox] += k * in[ox * step + start];
+}
+template <class T>
+void depthwise_row_tap_adjoint(const T* __restrict g, T k, T* __restrict in_grad, int lo, int hi, int step, int start) {
+  for (int ox = lo; ox < hi; ++ox) in_grad[ox * step + start] += k * g[ox];
+}
+// sum over ox in [lo, hi) of g[ox] * in[ox * step + start], in eight fixed lanes (a fixed order:
+// the same result on every run).
+template <class T>
+T depthwise_row_dot(const T* __restrict g, const T* __restrict in, int lo, int hi, int step, int start) {
+  T lane[8] = {};
+  int ox = lo;
+  for (; ox + 8 <= hi; ox += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += g[ox + l] * in[(ox + l) * step + start];
+  T tail = 0;
+  for (; ox < hi; ++ox) tail += g[ox] * in[ox * step + start];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+}
+
+template <class T>
+T depthwise_row_sum(const T* __restrict g, int n) {
+  T lane[8] = {};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += g[i + l];
+  T tail = 0;
+  for (; i < n; ++i) tail += g[i];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+}
+
+// Depthwise (groups == channels): y[n][c] = sum over the window of x[n][c] * w[c], direct: one
+// output row at a time, window tap by window tap, over the output columns the tap reads inside
+// the image.
 template <class T>
 void depthwise_forward(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
   const auto& s = p.s;
@@ -118,19 +149,21 @@ void depthwise_forward(const conv_plan& p, const T* x, const T* w, const T* bias
     const T* k = w + std::int64_t{c} * kk;
     T* out = y + nc * p.out_plane;
     const T b = bias ? bias[c] : T(0);
-    for (int oy = 0; oy < p.oh; ++oy)
-      for (int ox = 0; ox < p.ow; ++ox) {
-        T acc = b;
-        for (int kh = 0; kh < s.kernel_h; ++kh) {
-          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-          if (iy < 0 || iy >= p.h) continue;
-          for (int kw = 0; kw < s.kernel_w; ++kw) {
-            const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
-            if (ix >= 0 && ix < p.w) acc += plane[std::int64_t{iy} * p.w + ix] * k[kh * s.kernel_w + kw];
-          }
+    for (int oy = 0; oy < p.oh; ++oy) {
+      T* row = out + std::int64_t{oy} * p.ow;
+      std::fill(row, row + p.ow, b);
+      for (int kh = 0; kh < s.kernel_h; ++kh) {
+        const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+        if (iy < 0 || iy >= p.h) continue;
+        const T* in = plane + std::int64_t{iy} * p.w;
+        for (int kw = 0; kw < s.kernel_w; ++kw) {
+          const int start = kw * s.dilation_w - s.pad_w;
+          int lo, hi;
+          valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
+          depthwise_row_tap(in, k[kh * s.kernel_w + kw], row, lo, hi, s.stride_w, start);
         }
-        out[std::int64_t{oy} * p.ow + ox] = acc;
       }
+    }
   });
 }
 
@@ -145,18 +178,20 @@ void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy,
       const T* k = w + std::int64_t{c} * kk;
       T* plane = dx + nc * p.in_plane;
       std::fill(plane, plane + p.in_plane, T(0));
-      for (int oy = 0; oy < p.oh; ++oy)
-        for (int ox = 0; ox < p.ow; ++ox) {
-          const T go = g[std::int64_t{oy} * p.ow + ox];
-          for (int kh = 0; kh < s.kernel_h; ++kh) {
-            const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-            if (iy < 0 || iy >= p.h) continue;
-            for (int kw = 0; kw < s.kernel_w; ++kw) {
-              const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
-              if (ix >= 0 && ix < p.w) plane[std::int64_t{iy} * p.w + ix] += go * k[kh * s.kernel_w + kw];
-            }
+      for (int oy = 0; oy < p.oh; ++oy) {
+        const T* grow = g + std::int64_t{oy} * p.ow;
+        for (int kh = 0; kh < s.kernel_h; ++kh) {
+          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+          if (iy < 0 || iy >= p.h) continue;
+          T* in_grad = plane + std::int64_t{iy} * p.w;
+          for (int kw = 0; kw < s.kernel_w; ++kw) {
+            const int start = kw * s.dilation_w - s.pad_w;
+            int lo, hi;
+            valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
+            depthwise_row_tap_adjoint(grow, k[kh * s.kernel_w + kw], in_grad, lo, hi, s.stride_w, start);
           }
         }
+      }
     });
   }
   // Weight and bias gradients: one thread per channel sums over the batch.
@@ -168,20 +203,22 @@ void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy,
       const std::int64_t nc = std::int64_t{n} * C + c;
       const T* g = dy + nc * p.out_plane;
       const T* plane = x + nc * p.in_plane;
-      for (int oy = 0; oy < p.oh; ++oy)
-        for (int ox = 0; ox < p.ow; ++ox) {
-          const T go = g[std::int64_t{oy} * p.ow + ox];
-          bsum += go;
-          if (!gk) continue;
-          for (int kh = 0; kh < s.kernel_h; ++kh) {
-            const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-            if (iy < 0 || iy >= p.h) continue;
-            for (int kw = 0; kw < s.kernel_w; ++kw) {
-              const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
-              if (ix >= 0 && ix < p.w) gk[kh * s.kernel_w + kw] += go * plane[std::int64_t{iy} * p.w + ix];
-            }
+      for (int oy = 0; oy < p.oh; ++oy) {
+        const T* grow = g + std::int64_t{oy} * p.ow;
+        if (db) bsum += depthwise_row_sum(grow, p.ow);
+        if (!gk) continue;
+        for (int kh = 0; kh < s.kernel_h; ++kh) {
+          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+          if (iy < 0 || iy >= p.h) continue;
+          const T* in = plane + std::int64_t{iy} * p.w;
+          for (int kw = 0; kw < s.kernel_w; ++kw) {
+            const int start = kw * s.dilation_w - s.pad_w;
+            int lo, hi;
+            valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
+            gk[kh * s.kernel_w + kw] += depthwise_row_dot(grow, in, lo, hi, s.stride_w, start);
           }
         }
+      }
     }
     if (db) db[c] += bsum;
   });
@@ -194,6 +231,7 @@ void conv2d_forward(const nn::conv2d_shape& s, const Tensor& x, const Array& w, 
   const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
   y.resize({x.shape()[0], std::size_t(s.out_channels), std::size_t(p.oh), std::size_t(p.ow)});
   if (s.depthwise() && s.out_per_group() == 1) return depthwise_forward(p, x.data(), w.data(), bias, y.data());
+  if (winograd_applies(s)) return winograd_forward(s, p.n, p.h, p.w, x.data(), w.data(), bias, y.data(), scratch);
   const int G = s.groups, ocg = s.out_per_group(), K = s.patch_size();
   for (int n0 = 0; n0 < p.n; n0 += p.images_per_chunk) {
     const int images = std::min(p.images_per_chunk, p.n - n0);

@@ -31,11 +31,16 @@ void gemm_serial(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const
 // Below this many multiply-adds a product runs on one thread.
 inline constexpr double gemm_parallel_threshold = double(1 << 21);
 
+// Before the first BLAS call from the pool: the BLAS itself stays on one thread.
+inline void keep_blas_single_threaded() {
+  static const bool done = (set_blas_threads(1), true);
+  (void)done;
+}
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb, T beta,
           T* c, int ldc) {
-  static const bool blas_single = (set_blas_threads(1), true);
-  (void)blas_single;
+  keep_blas_single_threaded();
   const int threads = num_threads();
   if (threads <= 1 || double(m) * n * k < gemm_parallel_threshold)
     return gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

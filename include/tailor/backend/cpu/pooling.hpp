@@ -6,6 +6,7 @@
 
 #include "../../nn/conv2d_shape.hpp"
 #include "parallel.hpp"
+#include "window.hpp"
 
 namespace tailor::backend::cpu_detail {
 
@@ -14,34 +15,46 @@ struct pool_dims {
   int h = 0, w = 0, oh = 0, ow = 0;
 };
 
+// One window tap over the output columns [lo, hi) of a row: input column ox * step + start. Apart
+// (restrict) and branch-free, so that the compiler vectorises it.
+template <class T>
+void max_pool_tap(const T* __restrict row, T* __restrict best, std::int32_t* __restrict at, int lo, int hi, int step,
+                  int start, std::int32_t row_index) {
+  for (int ox = lo; ox < hi; ++ox) {
+    const int ix = ox * step + start;
+    const T v = row[ix], b = best[ox];
+    const std::int32_t a = at[ox];
+    const bool take = (v > b) | (v != v) | (a < 0);
+    best[ox] = take ? v : b;
+    at[ox] = take ? row_index + ix : a;
+  }
+}
+
 // Window geometry reuses conv2d_shape (kernel, stride, padding; channels unused). argmax receives
-// the flat in-plane index of each output's maximum (first one wins ties, as torch).
+// the flat in-plane index of each output's maximum: as torch, the first maximum in scan order, and
+// a NaN wins (the last one met). One output row at a time, window tap by window tap, over the
+// output columns that tap reads inside the image.
 template <class T>
 void max_pool_forward(const nn::conv2d_shape& s, const pool_dims& d, const T* x, T* y, std::int32_t* argmax) {
   parallel_for(d.n * d.c, std::int64_t{d.oh} * d.ow * s.kernel_h * s.kernel_w, [&](std::int64_t nc) {
     const T* plane = x + nc * d.h * d.w;
     T* out = y + nc * d.oh * d.ow;
     std::int32_t* arg = argmax + nc * d.oh * d.ow;
-    for (int oy = 0; oy < d.oh; ++oy)
-      for (int ox = 0; ox < d.ow; ++ox) {
-        T best = -std::numeric_limits<T>::infinity();
-        std::int32_t at = -1;
-        for (int kh = 0; kh < s.kernel_h; ++kh) {
-          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-          if (iy < 0 || iy >= d.h) continue;
-          for (int kw = 0; kw < s.kernel_w; ++kw) {
-            const int ix = ox * s.stride_w - s.pad_w + kw * s.dilation_w;
-            if (ix < 0 || ix >= d.w) continue;
-            const T v = plane[iy * d.w + ix];
-            if (v > best || at < 0) {
-              best = v;
-              at = iy * d.w + ix;
-            }
-          }
+    for (int oy = 0; oy < d.oh; ++oy) {
+      T* best = out + oy * d.ow;
+      std::int32_t* at = arg + oy * d.ow;
+      for (int ox = 0; ox < d.ow; ++ox) best[ox] = -std::numeric_limits<T>::infinity(), at[ox] = -1;
+      for (int kh = 0; kh < s.kernel_h; ++kh) {
+        const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
+        if (iy < 0 || iy >= d.h) continue;
+        for (int kw = 0; kw < s.kernel_w; ++kw) {
+          const int start = kw * s.dilation_w - s.pad_w;
+          int lo, hi;
+          valid_columns(d.ow, d.w, s.stride_w, start, lo, hi);
+          max_pool_tap(plane + iy * d.w, best, at, lo, hi, s.stride_w, start, iy * d.w);
         }
-        out[oy * d.ow + ox] = best;
-        arg[oy * d.ow + ox] = at;
       }
+    }
   });
 }
 

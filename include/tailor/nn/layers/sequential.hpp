@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "../concepts.hpp"
+#include "../init.hpp"
 #include "../parameter.hpp"
 
 namespace tailor::nn {
