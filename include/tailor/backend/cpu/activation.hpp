@@ -13,6 +13,41 @@ namespace tailor::backend::cpu_detail {
 
 inline constexpr std::int64_t elementwise_block = 1 << 14;
 
+// The loops below may run in place (y == x) and write a byte mask (which may alias anything), so
+// the compiler must be told that iterations are independent before it vectorises them.
+#if defined(__clang__)
+#define TAILOR_INDEPENDENT_ITERATIONS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define TAILOR_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
+#else
+#define TAILOR_INDEPENDENT_ITERATIONS
+#endif
+
+// y[i] = f(x[i]) over [b, e).
+template <class T, class F>
+void map_elements(const T* x, T* y, std::int64_t b, std::int64_t e, F f) {
+  TAILOR_INDEPENDENT_ITERATIONS
+  for (auto i = b; i < e; ++i) y[i] = f(x[i]);
+}
+
+// dx[i] = f(x[i], dy[i]) over [b, e).
+template <class T, class F>
+void map_gradient(const T* x, const T* dy, T* dx, std::int64_t b, std::int64_t e, F f) {
+  TAILOR_INDEPENDENT_ITERATIONS
+  for (auto i = b; i < e; ++i) dx[i] = f(x[i], dy[i]);
+}
+
+// In place: mask[i] = on(x[i]), x[i] = f(x[i]) over [b, e).
+template <class T, class On, class F>
+void map_masked(T* x, std::uint8_t* mask, std::int64_t b, std::int64_t e, On on, F f) {
+  TAILOR_INDEPENDENT_ITERATIONS
+  for (auto i = b; i < e; ++i) {
+    const T v = x[i];
+    mask[i] = on(v) ? 1 : 0;
+    x[i] = f(v);
+  }
+}
+
 // Runs body(begin, end) over [0, n) in blocks, one block per task.
 template <class F>
 void for_blocks(std::int64_t n, F&& body) {
@@ -31,16 +66,16 @@ void activation_forward(nn::activation_kind k, const T* x, T* y, std::int64_t n)
   for_blocks(n, [&](std::int64_t b, std::int64_t e) {
     switch (k) {
       case activation_kind::identity: std::copy(x + b, x + e, y + b); break;
-      case activation_kind::relu: for (auto i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : T(0); break;
-      case activation_kind::relu6: for (auto i = b; i < e; ++i) y[i] = std::min(std::max(x[i], T(0)), T(6)); break;
+      case activation_kind::relu: map_elements(x, y, b, e, [](T v) { return v > T(0) ? v : T(0); }); break;
+      case activation_kind::relu6: map_elements(x, y, b, e, [](T v) { return std::min(std::max(v, T(0)), T(6)); }); break;
       case activation_kind::hard_sigmoid:
-        for (auto i = b; i < e; ++i) y[i] = std::min(std::max(x[i] + T(3), T(0)), T(6)) / T(6);
+        map_elements(x, y, b, e, [](T v) { return std::min(std::max(v + T(3), T(0)), T(6)) / T(6); });
         break;
       case activation_kind::hard_swish:
-        for (auto i = b; i < e; ++i) y[i] = x[i] * std::min(std::max(x[i] + T(3), T(0)), T(6)) / T(6);
+        map_elements(x, y, b, e, [](T v) { return v * std::min(std::max(v + T(3), T(0)), T(6)) / T(6); });
         break;
-      case activation_kind::silu: for (auto i = b; i < e; ++i) y[i] = x[i] * sigmoid(x[i]); break;
-      case activation_kind::sigmoid: for (auto i = b; i < e; ++i) y[i] = sigmoid(x[i]); break;
+      case activation_kind::silu: map_elements(x, y, b, e, [](T v) { return v * sigmoid(v); }); break;
+      case activation_kind::sigmoid: map_elements(x, y, b, e, [](T v) { return sigmoid(v); }); break;
     }
   });
 }
@@ -52,26 +87,29 @@ void activation_backward(nn::activation_kind k, const T* x, const T* dy, T* dx, 
   for_blocks(n, [&](std::int64_t b, std::int64_t e) {
     switch (k) {
       case activation_kind::identity: std::copy(dy + b, dy + e, dx + b); break;
-      case activation_kind::relu: for (auto i = b; i < e; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0); break;
-      case activation_kind::relu6: for (auto i = b; i < e; ++i) dx[i] = (x[i] > T(0) && x[i] < T(6)) ? dy[i] : T(0); break;
+      case activation_kind::relu: map_gradient(x, dy, dx, b, e, [](T v, T g) { return v > T(0) ? g : T(0); }); break;
+      case activation_kind::relu6:
+        map_gradient(x, dy, dx, b, e, [](T v, T g) { return (v > T(0) && v < T(6)) ? g : T(0); });
+        break;
       case activation_kind::hard_sigmoid:
-        for (auto i = b; i < e; ++i) dx[i] = (x[i] > T(-3) && x[i] < T(3)) ? dy[i] / T(6) : T(0);
+        map_gradient(x, dy, dx, b, e, [](T v, T g) { return (v > T(-3) && v < T(3)) ? g / T(6) : T(0); });
         break;
       case activation_kind::hard_swish:
-        for (auto i = b; i < e; ++i)
-          dx[i] = x[i] < T(-3) ? T(0) : x[i] > T(3) ? dy[i] : dy[i] * (T(2) * x[i] + T(3)) / T(6);
+        map_gradient(x, dy, dx, b, e, [](T v, T g) {
+          return v < T(-3) ? T(0) : v > T(3) ? g : g * (T(2) * v + T(3)) / T(6);
+        });
         break;
       case activation_kind::silu:
-        for (auto i = b; i < e; ++i) {
-          const T s = sigmoid(x[i]);
-          dx[i] = dy[i] * s * (T(1) + x[i] * (T(1) - s));
-        }
+        map_gradient(x, dy, dx, b, e, [](T v, T g) {
+          const T sv = sigmoid(v);
+          return g * sv * (T(1) + v * (T(1) - sv));
+        });
         break;
       case activation_kind::sigmoid:
-        for (auto i = b; i < e; ++i) {
-          const T s = sigmoid(x[i]);
-          dx[i] = dy[i] * s * (T(1) - s);
-        }
+        map_gradient(x, dy, dx, b, e, [](T v, T g) {
+          const T sv = sigmoid(v);
+          return g * sv * (T(1) - sv);
+        });
         break;
     }
   });
@@ -90,23 +128,15 @@ void activation_forward_masked(nn::activation_kind k, T* x, std::uint8_t* mask, 
   for_blocks(n, [&](std::int64_t b, std::int64_t e) {
     switch (k) {
       case activation_kind::relu:
-        for (auto i = b; i < e; ++i) {
-          const bool on = x[i] > T(0);
-          mask[i] = on;
-          x[i] = on ? x[i] : T(0);
-        }
+        map_masked(x, mask, b, e, [](T v) { return v > T(0); }, [](T v) { return v > T(0) ? v : T(0); });
         break;
       case activation_kind::relu6:
-        for (auto i = b; i < e; ++i) {
-          mask[i] = x[i] > T(0) && x[i] < T(6);
-          x[i] = std::min(std::max(x[i], T(0)), T(6));
-        }
+        map_masked(x, mask, b, e, [](T v) { return v > T(0) && v < T(6); },
+                   [](T v) { return std::min(std::max(v, T(0)), T(6)); });
         break;
       case activation_kind::hard_sigmoid:
-        for (auto i = b; i < e; ++i) {
-          mask[i] = x[i] > T(-3) && x[i] < T(3);
-          x[i] = std::min(std::max(x[i] + T(3), T(0)), T(6)) / T(6);
-        }
+        map_masked(x, mask, b, e, [](T v) { return v > T(-3) && v < T(3); },
+                   [](T v) { return std::min(std::max(v + T(3), T(0)), T(6)) / T(6); });
         break;
       default: break;
     }
@@ -118,6 +148,7 @@ template <class T>
 void activation_backward_masked(nn::activation_kind k, const std::uint8_t* mask, const T* dy, T* dx, std::int64_t n) {
   const T slope = k == nn::activation_kind::hard_sigmoid ? T(1) / T(6) : T(1);
   for_blocks(n, [&](std::int64_t b, std::int64_t e) {
+    TAILOR_INDEPENDENT_ITERATIONS
     for (auto i = b; i < e; ++i) dx[i] = mask[i] ? dy[i] * slope : T(0);
   });
 }

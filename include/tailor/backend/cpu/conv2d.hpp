@@ -10,34 +10,14 @@
 #include <vector>
 
 #include "../../nn/conv2d_shape.hpp"
+#include "conv_plan.hpp"
+#include "depthwise.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
 #include "window.hpp"
 #include "winograd.hpp"
 
 namespace tailor::backend::cpu_detail {
-
-// Columns kept under ~16 MB of floats per chunk: enough images per GEMM to keep it wide. Not const
-// so that tests can shrink it and cross chunk boundaries with small tensors.
-inline std::int64_t conv_chunk_elements = std::int64_t{1} << 22;
-
-struct conv_plan {
-  nn::conv2d_shape s;
-  int n = 0, h = 0, w = 0, oh = 0, ow = 0;
-  std::int64_t in_plane = 0, out_plane = 0;  // H*W and OH*OW
-  int images_per_chunk = 1;
-
-  conv_plan(const nn::conv2d_shape& shape, int batch, int in_h, int in_w) : s(shape), n(batch), h(in_h), w(in_w) {
-    oh = s.out_h(h);
-    ow = s.out_w(w);
-    in_plane = std::int64_t{h} * w;
-    out_plane = std::int64_t{oh} * ow;
-    const std::int64_t per_image = std::int64_t{s.patch_size()} * out_plane;
-    images_per_chunk = static_cast<int>(std::clamp<std::int64_t>(conv_chunk_elements / std::max<std::int64_t>(per_image, 1), 1, std::max(n, 1)));
-  }
-  // A 1x1 stride-1 convolution of one image reads its input as the column matrix itself.
-  bool columns_are_input(int images) const { return s.pointwise() && s.dilation_h == 1 && s.dilation_w == 1 && images == 1; }
-};
 
 // col[(c*KH + kh)*KW + kw][i*P + p] = x[n0+i][group channel c][ih][iw] (0 in the padding). Each
 // output row is a zero-padded, strided copy of one input row: the bounds are worked out once per
@@ -99,128 +79,6 @@ void col2im_add(const conv_plan& p, const T* col, int n0, int images, int group,
         }
       }
     }
-  });
-}
-
-// The row loops of depthwise convolution, apart (restrict) so that the compiler vectorises them;
-// input column ox * step + start for the output columns [lo, hi).
-template <class T>
-void depthwise_row_tap(const T* __restrict in, T k, T* __restrict out, int lo, int hi, int step, int start) {
-  for (int ox = lo; ox < hi; ++ox) out[ox] += k * in[ox * step + start];
-}
-template <class T>
-void depthwise_row_tap_adjoint(const T* __restrict g, T k, T* __restrict in_grad, int lo, int hi, int step, int start) {
-  for (int ox = lo; ox < hi; ++ox) in_grad[ox * step + start] += k * g[ox];
-}
-// sum over ox in [lo, hi) of g[ox] * in[ox * step + start], in eight fixed lanes (a fixed order:
-// the same result on every run).
-template <class T>
-T depthwise_row_dot(const T* __restrict g, const T* __restrict in, int lo, int hi, int step, int start) {
-  T lane[8] = {};
-  int ox = lo;
-  for (; ox + 8 <= hi; ox += 8)
-    for (int l = 0; l < 8; ++l) lane[l] += g[ox + l] * in[(ox + l) * step + start];
-  T tail = 0;
-  for (; ox < hi; ++ox) tail += g[ox] * in[ox * step + start];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
-}
-
-template <class T>
-T depthwise_row_sum(const T* __restrict g, int n) {
-  T lane[8] = {};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lane[l] += g[i + l];
-  T tail = 0;
-  for (; i < n; ++i) tail += g[i];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
-}
-
-// Depthwise (groups == channels): y[n][c] = sum over the window of x[n][c] * w[c], direct: one
-// output row at a time, window tap by window tap, over the output columns the tap reads inside
-// the image.
-template <class T>
-void depthwise_forward(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
-  const auto& s = p.s;
-  const int kk = s.kernel_h * s.kernel_w;
-  parallel_for(std::int64_t{p.n} * s.in_channels, kk * p.out_plane, [&](std::int64_t nc) {
-    const int c = static_cast<int>(nc % s.in_channels);
-    const T* plane = x + nc * p.in_plane;
-    const T* k = w + std::int64_t{c} * kk;
-    T* out = y + nc * p.out_plane;
-    const T b = bias ? bias[c] : T(0);
-    for (int oy = 0; oy < p.oh; ++oy) {
-      T* row = out + std::int64_t{oy} * p.ow;
-      std::fill(row, row + p.ow, b);
-      for (int kh = 0; kh < s.kernel_h; ++kh) {
-        const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-        if (iy < 0 || iy >= p.h) continue;
-        const T* in = plane + std::int64_t{iy} * p.w;
-        for (int kw = 0; kw < s.kernel_w; ++kw) {
-          const int start = kw * s.dilation_w - s.pad_w;
-          int lo, hi;
-          valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
-          depthwise_row_tap(in, k[kh * s.kernel_w + kw], row, lo, hi, s.stride_w, start);
-        }
-      }
-    }
-  });
-}
-
-template <class T>
-void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
-  const auto& s = p.s;
-  const int kk = s.kernel_h * s.kernel_w, C = s.in_channels;
-  if (dx) {
-    parallel_for(std::int64_t{p.n} * C, kk * p.out_plane, [&](std::int64_t nc) {
-      const int c = static_cast<int>(nc % C);
-      const T* g = dy + nc * p.out_plane;
-      const T* k = w + std::int64_t{c} * kk;
-      T* plane = dx + nc * p.in_plane;
-      std::fill(plane, plane + p.in_plane, T(0));
-      for (int oy = 0; oy < p.oh; ++oy) {
-        const T* grow = g + std::int64_t{oy} * p.ow;
-        for (int kh = 0; kh < s.kernel_h; ++kh) {
-          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-          if (iy < 0 || iy >= p.h) continue;
-          T* in_grad = plane + std::int64_t{iy} * p.w;
-          for (int kw = 0; kw < s.kernel_w; ++kw) {
-            const int start = kw * s.dilation_w - s.pad_w;
-            int lo, hi;
-            valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
-            depthwise_row_tap_adjoint(grow, k[kh * s.kernel_w + kw], in_grad, lo, hi, s.stride_w, start);
-          }
-        }
-      }
-    });
-  }
-  // Weight and bias gradients: one thread per channel sums over the batch.
-  if (!dw && !db) return;
-  parallel_for(C, p.n * kk * p.out_plane, [&](std::int64_t c) {
-    T* gk = dw ? dw + c * kk : nullptr;
-    T bsum = 0;
-    for (int n = 0; n < p.n; ++n) {
-      const std::int64_t nc = std::int64_t{n} * C + c;
-      const T* g = dy + nc * p.out_plane;
-      const T* plane = x + nc * p.in_plane;
-      for (int oy = 0; oy < p.oh; ++oy) {
-        const T* grow = g + std::int64_t{oy} * p.ow;
-        if (db) bsum += depthwise_row_sum(grow, p.ow);
-        if (!gk) continue;
-        for (int kh = 0; kh < s.kernel_h; ++kh) {
-          const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-          if (iy < 0 || iy >= p.h) continue;
-          const T* in = plane + std::int64_t{iy} * p.w;
-          for (int kw = 0; kw < s.kernel_w; ++kw) {
-            const int start = kw * s.dilation_w - s.pad_w;
-            int lo, hi;
-            valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
-            gk[kh * s.kernel_w + kw] += depthwise_row_dot(grow, in, lo, hi, s.stride_w, start);
-          }
-        }
-      }
-    }
-    if (db) db[c] += bsum;
   });
 }
 
