@@ -150,6 +150,9 @@ TEST_CASE("conv2d forward equals the direct definition and its gradients equal f
       {"depthwise 3x3 dilation 2 (general loops)", conv_shape(2, 2, 3, 1, 2, 2, 2), true, 1, 6, 5, 1 << 22},
       {"1x1 pointwise, one image per chunk (direct GEMM)", conv_shape(3, 5, 1), true, 3, 3, 4, 1},
       {"1x1 pointwise, images batched", conv_shape(3, 5, 1), false, 3, 3, 4, 1 << 22},
+      {"1x1 pointwise on 144-pixel planes (a GEMM per image)", conv_shape(3, 5, 1), true, 3, 12, 12, 1 << 22},
+      {"1x1 pointwise on 144-pixel planes, one image", conv_shape(3, 5, 1), false, 1, 12, 12, 1 << 22},
+      {"1x1 pointwise, 2 groups, 144-pixel planes", conv_shape(4, 6, 1, 1, 0, 1, 2), true, 2, 9, 16, 1 << 22},
       {"3x3, chunks of 2 images", conv_shape(2, 3, 3, 1, 1), false, 5, 4, 4, 2 * 18 * 16},
       {"7x7 stride 2 pad 3 (resnet stem)", conv_shape(3, 2, 7, 2, 3), false, 1, 9, 9, 1 << 22},
   };

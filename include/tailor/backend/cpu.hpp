@@ -70,11 +70,13 @@ struct cpu_t {
     cpu_detail::batch_norm_forward_train<T>(bn_dims(x), x.data(), gamma.data(), beta.data(), eps, y.data(), mean.data(),
                                             invstd.data(), var.data());
   }
+  // y may be x (in place); `act` follows the normalisation in the same pass.
   static void batch_norm_forward_eval(const tensor& x, const array& gamma, const array& beta, const array& running_mean,
-                                      const array& running_var, double eps, tensor& y) {
+                                      const array& running_var, double eps, tensor& y,
+                                      nn::activation_kind act = nn::activation_kind::identity) {
     y.resize(x.shape());
     cpu_detail::batch_norm_forward_eval<T>(bn_dims(x), x.data(), gamma.data(), beta.data(), running_mean.data(),
-                                           running_var.data(), eps, y.data());
+                                           running_var.data(), eps, y.data(), act);
   }
   static void batch_norm_backward(const tensor& x, const tensor& dy, bool batch_statistics, const array& gamma,
                                   const array& mean, const array& invstd, tensor* dx, array* dgamma, array* dbeta) {

@@ -60,23 +60,26 @@ T sigmoid(T x) {
   return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
 }
 
+// Calls f(op) with op the element function of kind k (T -> T), so that a loop can apply any
+// activation with the kind switched once, outside the loop.
+template <class T, class F>
+void visit_activation(nn::activation_kind k, F&& f) {
+  using nn::activation_kind;
+  switch (k) {
+    case activation_kind::identity: f([](T v) { return v; }); break;
+    case activation_kind::relu: f([](T v) { return v > T(0) ? v : T(0); }); break;
+    case activation_kind::relu6: f([](T v) { return std::min(std::max(v, T(0)), T(6)); }); break;
+    case activation_kind::hard_sigmoid: f([](T v) { return std::min(std::max(v + T(3), T(0)), T(6)) / T(6); }); break;
+    case activation_kind::hard_swish: f([](T v) { return v * std::min(std::max(v + T(3), T(0)), T(6)) / T(6); }); break;
+    case activation_kind::silu: f([](T v) { return v * sigmoid(v); }); break;
+    case activation_kind::sigmoid: f([](T v) { return sigmoid(v); }); break;
+  }
+}
+
 template <class T>
 void activation_forward(nn::activation_kind k, const T* x, T* y, std::int64_t n) {
-  using nn::activation_kind;
   for_blocks(n, [&](std::int64_t b, std::int64_t e) {
-    switch (k) {
-      case activation_kind::identity: std::copy(x + b, x + e, y + b); break;
-      case activation_kind::relu: map_elements(x, y, b, e, [](T v) { return v > T(0) ? v : T(0); }); break;
-      case activation_kind::relu6: map_elements(x, y, b, e, [](T v) { return std::min(std::max(v, T(0)), T(6)); }); break;
-      case activation_kind::hard_sigmoid:
-        map_elements(x, y, b, e, [](T v) { return std::min(std::max(v + T(3), T(0)), T(6)) / T(6); });
-        break;
-      case activation_kind::hard_swish:
-        map_elements(x, y, b, e, [](T v) { return v * std::min(std::max(v + T(3), T(0)), T(6)) / T(6); });
-        break;
-      case activation_kind::silu: map_elements(x, y, b, e, [](T v) { return v * sigmoid(v); }); break;
-      case activation_kind::sigmoid: map_elements(x, y, b, e, [](T v) { return sigmoid(v); }); break;
-    }
+    visit_activation<T>(k, [&](auto op) { map_elements(x, y, b, e, op); });
   });
 }
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../../nn/activation_kind.hpp"
+#include "activation.hpp"
 #include "parallel.hpp"
 
 namespace tailor::backend::cpu_detail {
@@ -95,15 +97,22 @@ void batch_norm_forward_train(const batch_norm_dims& d, const T* x, const T* gam
   });
 }
 
-// Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+// Inference: y = act((x - running_mean) / sqrt(running_var + eps) * gamma + beta), in one pass
+// (y may be x: the block of a conv -> norm -> activation runs in place).
 template <class T>
 void batch_norm_forward_eval(const batch_norm_dims& d, const T* x, const T* gamma, const T* beta, const T* running_mean,
-                             const T* running_var, double eps, T* y) {
+                             const T* running_var, double eps, T* y,
+                             nn::activation_kind act = nn::activation_kind::identity) {
   parallel_for(d.n * d.c, d.plane, [&](std::int64_t nc) {
     const std::int64_t c = nc % d.c;
     const double invstd = 1.0 / std::sqrt(double(running_var[c]) + eps);
     const T scale = T(gamma[c] * invstd), shift = T(beta[c] - running_mean[c] * invstd * gamma[c]);
-    batch_norm_detail::scale_shift(x + nc * d.plane, y + nc * d.plane, d.plane, scale, shift);
+    const T* p = x + nc * d.plane;
+    T* q = y + nc * d.plane;
+    visit_activation<T>(act, [&](auto op) {
+      TAILOR_INDEPENDENT_ITERATIONS
+      for (std::int64_t i = 0; i < d.plane; ++i) q[i] = op(p[i] * scale + shift);
+    });
   });
 }
 

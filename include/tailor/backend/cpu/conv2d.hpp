@@ -83,13 +83,11 @@ void col2im_add(const conv_plan& p, const T* col, int n0, int images, int group,
 }
 
 // y = conv(x, w) + bias. x: N x C x H x W, w: OC x C/G x KH x KW, y: N x OC x OH x OW (resized here).
+// The general forward: im2col over chunks of images, one GEMM per group; a chunk of several images
+// writes one wide GEMM and scatters its rows into NCHW.
 template <class T, class Tensor, class Array>
-void conv2d_forward(const nn::conv2d_shape& s, const Tensor& x, const Array& w, const T* bias, Tensor& y,
-                    std::vector<T>& scratch) {
-  const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
-  y.resize({x.shape()[0], std::size_t(s.out_channels), std::size_t(p.oh), std::size_t(p.ow)});
-  if (s.depthwise() && s.out_per_group() == 1) return depthwise_forward(p, x.data(), w.data(), bias, y.data());
-  if (winograd_applies(s)) return winograd_forward(s, p.n, p.h, p.w, x.data(), w.data(), bias, y.data(), scratch);
+void conv2d_forward_im2col(const conv_plan& p, const Tensor& x, const Array& w, Tensor& y, std::vector<T>& scratch) {
+  const auto& s = p.s;
   const int G = s.groups, ocg = s.out_per_group(), K = s.patch_size();
   for (int n0 = 0; n0 < p.n; n0 += p.images_per_chunk) {
     const int images = std::min(p.images_per_chunk, p.n - n0);
@@ -121,6 +119,46 @@ void conv2d_forward(const nn::conv2d_shape& s, const Tensor& x, const Array& w, 
       }
     }
   }
+}
+
+// 1x1 stride-1 convolutions with planes of pointwise_per_image_min_plane pixels and more: each
+// image's input is its own column matrix and each GEMM writes its output in place (no im2col copy,
+// no scatter). One GEMM per thread when there are enough of them; else each is split.
+inline constexpr std::int64_t pointwise_per_image_min_plane = 128;
+inline bool pointwise_per_image(const conv_plan& p) {
+  return p.s.pointwise() && p.s.dilation_h == 1 && p.s.dilation_w == 1 && p.out_plane >= pointwise_per_image_min_plane;
+}
+
+template <class T, class Tensor, class Array>
+void conv2d_forward_pointwise(const conv_plan& p, const Tensor& x, const Array& w, Tensor& y) {
+  const auto& s = p.s;
+  const int G = s.groups, ocg = s.out_per_group(), cg = s.in_per_group(), P = static_cast<int>(p.out_plane);
+  auto product = [&](std::int64_t ng, bool split) {
+    const std::int64_t n = ng / G, g = ng % G;
+    const T* a = w.data() + g * ocg * cg;
+    const T* b = x.data() + (n * s.in_channels + g * cg) * p.in_plane;
+    T* c = y.data() + (n * s.out_channels + g * ocg) * p.out_plane;
+    if (split) gemm<T>(false, false, ocg, P, cg, T(1), a, cg, b, P, T(0), c, P);
+    else gemm_serial<T>(false, false, ocg, P, cg, T(1), a, cg, b, P, T(0), c, P);
+  };
+  const std::int64_t products = std::int64_t{p.n} * G;
+  if (products >= num_threads()) {
+    keep_blas_single_threaded();
+    parallel_for(products, std::int64_t{1} << 30, [&](std::int64_t ng) { product(ng, false); });
+  } else {
+    for (std::int64_t ng = 0; ng < products; ++ng) product(ng, true);
+  }
+}
+
+template <class T, class Tensor, class Array>
+void conv2d_forward(const nn::conv2d_shape& s, const Tensor& x, const Array& w, const T* bias, Tensor& y,
+                    std::vector<T>& scratch) {
+  const conv_plan p(s, static_cast<int>(x.shape()[0]), static_cast<int>(x.shape()[2]), static_cast<int>(x.shape()[3]));
+  y.resize({x.shape()[0], std::size_t(s.out_channels), std::size_t(p.oh), std::size_t(p.ow)});
+  if (s.depthwise() && s.out_per_group() == 1) return depthwise_forward(p, x.data(), w.data(), bias, y.data());
+  if (winograd_applies(s)) return winograd_forward(s, p.n, p.h, p.w, x.data(), w.data(), bias, y.data(), scratch);
+  if (pointwise_per_image(p)) conv2d_forward_pointwise<T>(p, x, w, y);
+  else conv2d_forward_im2col<T>(p, x, w, y, scratch);
   if (bias) {
     parallel_for(std::int64_t{p.n} * s.out_channels, p.out_plane, [&](std::int64_t no) {
       const T b = bias[no % s.out_channels];

@@ -136,151 +136,147 @@ void depthwise_backward_general(const conv_plan& p, const T* x, const T* w, cons
   });
 }
 
-// The fast path: a square K x K kernel (K = 3 or 5), stride S = 1 or 2 in both directions, no
-// dilation: MobileNet's depthwise layers. Each plane is first copied into a zero-padded plane, and
-// for stride 2 each padded row is split into its even and odd columns, so that every tap reads a
-// contiguous run and the inner loops have no bounds and vectorise. The other depthwise shapes take
-// the general loops above.
+// The fast path: a square kernel, the same stride and padding in both directions, no dilation
+// (MobileNet's 3x3 and 5x5 layers, stride 1 or 2). Each plane is copied into zero-padded phase
+// planes (below) so that every tap is one contiguous multiply-add over the whole output plane,
+// with no bounds and no short rows: 7x7 and 14x14 planes would otherwise spend their time in loop
+// overhead. Dilated and rectangular windows take the general loops above.
 inline bool depthwise_fast_applies(const nn::conv2d_shape& s) {
-  return s.kernel_h == s.kernel_w && (s.kernel_h == 3 || s.kernel_h == 5) && s.stride_h == s.stride_w &&
-         (s.stride_h == 1 || s.stride_h == 2) && s.dilation_h == 1 && s.dilation_w == 1 && s.pad_h == s.pad_w;
+  return s.kernel_h == s.kernel_w && s.stride_h == s.stride_w && s.pad_h == s.pad_w && s.dilation_h == 1 &&
+         s.dilation_w == 1;
 }
 
 namespace depthwise_detail {
 
-// The padded plane of one (image, channel): rows x width, row r holding input row r - pad; for
-// stride 2 a row is [even columns (even_count) | odd columns].
-struct padded_plane {
-  int rows = 0, width = 0, even_count = 0, stride = 1, pad = 0;
-  padded_plane(const conv_plan& p, int kernel) : stride(p.s.stride_h), pad(p.s.pad_h) {
-    rows = std::max(p.h + 2 * pad, (p.oh - 1) * stride + kernel);
-    width = std::max(p.w + 2 * pad, (p.ow - 1) * stride + kernel);
-    even_count = stride == 2 ? (width + 1) / 2 : width;
+// The zero-padded plane P (rows x width, input pixel (iy, ix) at (iy + pad, ix + pad)) split into
+// stride x stride phase planes: phase (a, b) holds P[S i + a][S j + b] at (i, j), each plane
+// `phase_rows` x `phase_width`. Tap (kh, kw) of output (oy, ox) reads P[S oy + kh][S ox + kw] =
+// phase (kh % S, kw % S) at (oy + kh / S, ox + kw / S). Flattening the output with row stride
+// phase_width, output j = oy * phase_width + ox reads element j + offset of one phase plane: a
+// whole plane of outputs per tap is one contiguous multiply-add (the columns past ow are computed
+// and dropped).
+struct phase_planes {
+  int stride = 1, pad = 0, phase_rows = 0, phase_width = 0;
+  phase_planes(const conv_plan& p, int kernel) : stride(p.s.stride_h), pad(p.s.pad_h) {
+    const int rows = std::max(p.h + 2 * pad, (p.oh - 1) * stride + kernel);
+    const int width = std::max(p.w + 2 * pad, (p.ow - 1) * stride + kernel);
+    phase_rows = (rows + stride - 1) / stride + 1;  // + 1: the last taps read a few columns past a row
+    phase_width = (width + stride - 1) / stride;
   }
-  std::size_t size() const { return std::size_t(rows) * width; }
-  // Where padded column q of a row lies in the stored row.
-  int column(int q) const { return stride == 1 ? q : (q % 2 == 0 ? q / 2 : even_count + q / 2); }
-  // Where the run read by tap kw (columns ox * stride + kw, ox = 0, 1, ...) starts.
-  int tap(int kw) const { return column(kw); }
+  std::size_t phase_size() const { return std::size_t(phase_rows) * phase_width; }
+  std::size_t size() const { return std::size_t(stride) * stride * phase_size(); }
+  // Where tap (kh, kw) of output j = 0 lies in the buffer.
+  std::size_t tap(int kh, int kw) const {
+    return (std::size_t(kh % stride) * stride + kw % stride) * phase_size() + std::size_t(kh / stride) * phase_width +
+           kw / stride;
+  }
+  // Where input pixel (iy, ix) lies in the buffer.
+  std::size_t pixel(int iy, int ix) const {
+    const int r = iy + pad, q = ix + pad;
+    return (std::size_t(r % stride) * stride + q % stride) * phase_size() + std::size_t(r / stride) * phase_width +
+           q / stride;
+  }
+  std::size_t flat_outputs(const conv_plan& p) const { return std::size_t(p.oh) * phase_width; }
 };
 
 template <class T>
-void pad_plane(const padded_plane& g, const conv_plan& p, const T* in, T* buf) {
+void split_plane(const phase_planes& g, const conv_plan& p, const T* in, T* buf) {
   std::fill(buf, buf + g.size(), T(0));
   for (int iy = 0; iy < p.h; ++iy) {
-    T* row = buf + std::int64_t{iy + g.pad} * g.width;
     const T* src = in + std::int64_t{iy} * p.w;
     if (g.stride == 1) {
-      std::copy(src, src + p.w, row + g.pad);
-    } else {
-      for (int ix = 0; ix < p.w; ++ix) row[g.column(ix + g.pad)] = src[ix];
+      std::copy(src, src + p.w, buf + g.pixel(iy, 0));
+    } else {  // the row's columns alternate between two phase planes
+      for (int first = 0; first < 2 && first < p.w; ++first) {
+        T* dst = buf + g.pixel(iy, first);
+        for (int ix = first, j = 0; ix < p.w; ix += 2, ++j) dst[j] = src[ix];
+      }
     }
   }
 }
 
-// out[ox] += sum over kw of k[kw] * row[offset[kw] + ox], ox in [0, n).
-template <class T, int K>
-void taps_forward(const T* __restrict row, const int* offset, const T* k, T* __restrict out, int n) {
-  int off[K];
-  T kv[K];
-  for (int kw = 0; kw < K; ++kw) off[kw] = offset[kw], kv[kw] = k[kw];
-  for (int ox = 0; ox < n; ++ox) {
-    T acc = out[ox];
-    for (int kw = 0; kw < K; ++kw) acc += kv[kw] * row[off[kw] + ox];
-    out[ox] = acc;
-  }
-}
-
-// The adjoint of one tap: grad_row[offset + ox] += k * g[ox].
+// acc[j] += k * src[j] over [0, n).
 template <class T>
-void tap_adjoint(const T* __restrict g, T k, T* __restrict grad_row, int n) {
-  for (int ox = 0; ox < n; ++ox) grad_row[ox] += k * g[ox];
+void axpy(const T* __restrict src, T k, T* __restrict acc, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) acc[j] += k * src[j];
 }
 
-// acc[i] += a[i] * b[i] over [0, n).
+// acc[j] += a[j] * b[j] over [0, n).
 template <class T>
-void multiply_add(const T* __restrict a, const T* __restrict b, T* __restrict acc, int n) {
-  for (int i = 0; i < n; ++i) acc[i] += a[i] * b[i];
+void multiply_add(const T* __restrict a, const T* __restrict b, T* __restrict acc, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) acc[j] += a[j] * b[j];
 }
 
-
-template <class T, int K>
-void forward(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
+template <class T>
+void forward(const conv_plan& p, int K, const T* x, const T* w, const T* bias, T* y) {
   const auto& s = p.s;
-  const padded_plane g(p, K);
-  int offset[K];
-  for (int kw = 0; kw < K; ++kw) offset[kw] = g.tap(kw);
+  const phase_planes g(p, K);
+  const std::size_t flat = g.flat_outputs(p);
   parallel_for(std::int64_t{p.n} * s.in_channels, K * K * p.out_plane, [&](std::int64_t nc) {
-    thread_local std::vector<T> buf;
+    thread_local std::vector<T> buf, out_flat;
     buf.resize(g.size());
-    pad_plane(g, p, x + nc * p.in_plane, buf.data());
+    out_flat.resize(flat);
+    split_plane(g, p, x + nc * p.in_plane, buf.data());
     const int c = static_cast<int>(nc % s.in_channels);
     const T* k = w + std::int64_t{c} * K * K;
-    const T b = bias ? bias[c] : T(0);
+    std::fill(out_flat.begin(), out_flat.end(), bias ? bias[c] : T(0));
+    for (int kh = 0; kh < K; ++kh)
+      for (int kw = 0; kw < K; ++kw) axpy(buf.data() + g.tap(kh, kw), k[kh * K + kw], out_flat.data(), flat);
     T* out = y + nc * p.out_plane;
-    for (int oy = 0; oy < p.oh; ++oy) {
-      T* row = out + std::int64_t{oy} * p.ow;
-      std::fill(row, row + p.ow, b);
-      for (int kh = 0; kh < K; ++kh)
-        taps_forward<T, K>(buf.data() + std::int64_t{oy * g.stride + kh} * g.width, offset, k + kh * K, row, p.ow);
-    }
+    for (int oy = 0; oy < p.oh; ++oy)
+      std::copy_n(out_flat.data() + std::size_t(oy) * g.phase_width, p.ow, out + std::int64_t{oy} * p.ow);
   });
 }
 
-template <class T, int K>
-void backward(const conv_plan& p, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+// dy of one plane laid out with row stride phase_width, zero past column ow.
+template <class T>
+void spread_gradient(const phase_planes& g, const conv_plan& p, const T* dy, T* flat) {
+  std::fill(flat, flat + g.flat_outputs(p), T(0));
+  for (int oy = 0; oy < p.oh; ++oy) std::copy_n(dy + std::int64_t{oy} * p.ow, p.ow, flat + std::size_t(oy) * g.phase_width);
+}
+
+template <class T>
+void backward(const conv_plan& p, int K, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
   const auto& s = p.s;
   const int C = s.in_channels;
-  const padded_plane g(p, K);
-  int offset[K];
-  for (int kw = 0; kw < K; ++kw) offset[kw] = g.tap(kw);
+  const phase_planes g(p, K);
+  const std::size_t flat = g.flat_outputs(p);
   if (dx) {
     parallel_for(std::int64_t{p.n} * C, K * K * p.out_plane, [&](std::int64_t nc) {
-      thread_local std::vector<T> grad;
+      thread_local std::vector<T> grad, dy_flat;
       grad.assign(g.size(), T(0));
-      const int c = static_cast<int>(nc % C);
-      const T* k = w + std::int64_t{c} * K * K;
-      const T* gy = dy + nc * p.out_plane;
-      for (int oy = 0; oy < p.oh; ++oy)
-        for (int kh = 0; kh < K; ++kh) {
-          T* grad_row = grad.data() + std::int64_t{oy * g.stride + kh} * g.width;
-          for (int kw = 0; kw < K; ++kw)
-            tap_adjoint(gy + std::int64_t{oy} * p.ow, k[kh * K + kw], grad_row + offset[kw], p.ow);
-        }
+      dy_flat.resize(flat);
+      spread_gradient(g, p, dy + nc * p.out_plane, dy_flat.data());
+      const T* k = w + std::int64_t(nc % C) * K * K;
+      for (int kh = 0; kh < K; ++kh)
+        for (int kw = 0; kw < K; ++kw) axpy(dy_flat.data(), k[kh * K + kw], grad.data() + g.tap(kh, kw), flat);
       T* plane = dx + nc * p.in_plane;
-      for (int iy = 0; iy < p.h; ++iy) {
-        const T* row = grad.data() + std::int64_t{iy + g.pad} * g.width;
-        for (int ix = 0; ix < p.w; ++ix) plane[std::int64_t{iy} * p.w + ix] = row[g.column(ix + g.pad)];
-      }
+      for (int iy = 0; iy < p.h; ++iy)
+        for (int ix = 0; ix < p.w; ++ix) plane[std::int64_t{iy} * p.w + ix] = grad[g.pixel(iy, ix)];
     });
   }
   if (!dw && !db) return;
-  // Weight and bias gradients: one thread per channel sums over the batch. Each tap keeps a row of
-  // per-column partial sums (multiply-adds over contiguous runs, which vectorise), reduced once at
-  // the end in a fixed order.
+  // Weight and bias gradients: one thread per channel sums over the batch, each tap into a flat
+  // row of partial sums, reduced once at the end in a fixed order.
   parallel_for(C, p.n * K * K * p.out_plane, [&](std::int64_t c) {
-    thread_local std::vector<T> buf, partial;
+    thread_local std::vector<T> buf, dy_flat, partial;
     buf.resize(g.size());
-    partial.assign(std::size_t(K * K + 1) * p.ow, T(0));  // K*K taps, then the bias
-    T* bias_row = partial.data() + std::size_t(K * K) * p.ow;
+    dy_flat.resize(flat);
+    partial.assign(std::size_t(K * K + 1) * flat, T(0));  // K*K taps, then the bias
+    T* bias_partial = partial.data() + std::size_t(K * K) * flat;
     for (int n = 0; n < p.n; ++n) {
       const std::int64_t nc = std::int64_t{n} * C + c;
-      const T* gy = dy + nc * p.out_plane;
-      if (db)
-        for (int oy = 0; oy < p.oh; ++oy) tap_adjoint(gy + std::int64_t{oy} * p.ow, T(1), bias_row, p.ow);
+      spread_gradient(g, p, dy + nc * p.out_plane, dy_flat.data());
+      if (db) axpy(dy_flat.data(), T(1), bias_partial, flat);
       if (!dw) continue;
-      pad_plane(g, p, x + nc * p.in_plane, buf.data());
-      for (int oy = 0; oy < p.oh; ++oy)
-        for (int kh = 0; kh < K; ++kh) {
-          const T* row = buf.data() + std::int64_t{oy * g.stride + kh} * g.width;
-          for (int kw = 0; kw < K; ++kw)
-            multiply_add(gy + std::int64_t{oy} * p.ow, row + offset[kw], partial.data() + std::size_t(kh * K + kw) * p.ow,
-                         p.ow);
-        }
+      split_plane(g, p, x + nc * p.in_plane, buf.data());
+      for (int kh = 0; kh < K; ++kh)
+        for (int kw = 0; kw < K; ++kw)
+          multiply_add(dy_flat.data(), buf.data() + g.tap(kh, kw), partial.data() + std::size_t(kh * K + kw) * flat, flat);
     }
     if (dw)
-      for (int t = 0; t < K * K; ++t) dw[c * K * K + t] += lane_sum(partial.data() + std::size_t(t) * p.ow, p.ow);
-    if (db) db[c] += lane_sum(bias_row, p.ow);
+      for (int t = 0; t < K * K; ++t) dw[c * K * K + t] += lane_sum(partial.data() + std::size_t(t) * flat, static_cast<int>(flat));
+    if (db) db[c] += lane_sum(bias_partial, static_cast<int>(flat));
   });
 }
 
@@ -289,19 +285,13 @@ void backward(const conv_plan& p, const T* x, const T* w, const T* dy, T* dx, T*
 // Depthwise forward and backward: the fast path where it applies, else the general loops.
 template <class T>
 void depthwise_forward(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
-  if (depthwise_fast_applies(p.s)) {
-    if (p.s.kernel_h == 3) return depthwise_detail::forward<T, 3>(p, x, w, bias, y);
-    return depthwise_detail::forward<T, 5>(p, x, w, bias, y);
-  }
+  if (depthwise_fast_applies(p.s)) return depthwise_detail::forward(p, p.s.kernel_h, x, w, bias, y);
   depthwise_forward_general(p, x, w, bias, y);
 }
 
 template <class T>
 void depthwise_backward(const conv_plan& p, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
-  if (depthwise_fast_applies(p.s)) {
-    if (p.s.kernel_h == 3) return depthwise_detail::backward<T, 3>(p, x, w, dy, dx, dw, db);
-    return depthwise_detail::backward<T, 5>(p, x, w, dy, dx, dw, db);
-  }
+  if (depthwise_fast_applies(p.s)) return depthwise_detail::backward(p, p.s.kernel_h, x, w, dy, dx, dw, db);
   depthwise_backward_general(p, x, w, dy, dx, dw, db);
 }
 

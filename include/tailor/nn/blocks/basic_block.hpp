@@ -38,7 +38,8 @@ class basic_block {
 
   tensor forward(tensor x, bool training) {
     tensor shortcut = down_conv_ ? down_bn_->forward(down_conv_->forward(x, training), training) : x;
-    tensor h = relu1_.forward(bn1_.forward(conv1_.forward(std::move(x), training), training), training);
+    tensor h = training ? relu1_.forward(bn1_.forward(conv1_.forward(std::move(x), true), true), true)
+                        : bn1_.forward_inference(conv1_.forward(std::move(x), false), activation_kind::relu);
     h = bn2_.forward(conv2_.forward(std::move(h), training), training);
     B::add_inplace(h, shortcut);
     return relu2_.forward(std::move(h), training);

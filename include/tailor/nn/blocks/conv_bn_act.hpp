@@ -39,6 +39,7 @@ class conv_bn_act {
     bn_.init(r);
   }
   tensor forward(tensor x, bool training) {
+    if (!training) return bn_.forward_inference(conv_.forward(std::move(x), false), act_.kind());
     return act_.forward(bn_.forward(conv_.forward(std::move(x), training), training), training);
   }
   tensor backward(const tensor& dy, bool need_input_grad = true) {

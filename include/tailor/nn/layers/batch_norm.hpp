@@ -11,6 +11,7 @@
 #include "../concepts.hpp"
 #include "../init.hpp"
 #include "../parameter.hpp"
+#include "activation.hpp"
 
 namespace tailor::nn {
 
@@ -49,6 +50,11 @@ class batch_norm2d {
     if (x.shape()[1] != std::size_t(channels_))
       throw error(failure_code::invalid_argument,
                   fmt::format("batch_norm2d: input has {} channels, the layer expects {}", x.shape()[1], channels_));
+    if (!training) {  // inference: in place, nothing kept for backward
+      batch_statistics_ = false;
+      B::batch_norm_forward_eval(x, weight_.value, bias_.value, running_mean_, running_var_, eps_, x);
+      return x;
+    }
     tensor y;
     batch_statistics_ = training && !frozen_statistics_;
     if (batch_statistics_) {
@@ -66,6 +72,22 @@ class batch_norm2d {
     }
     if (training) input_ = std::move(x);
     return y;
+  }
+
+  // Inference followed by an activation, in one pass over x (in place), where the backend offers it.
+  tensor forward_inference(tensor x, activation_kind act) {
+    if constexpr (requires(tensor& t) {
+                    B::batch_norm_forward_eval(t, weight_.value, bias_.value, running_mean_, running_var_, eps_, t, act);
+                  }) {
+      if (x.shape()[1] != std::size_t(channels_))
+        throw error(failure_code::invalid_argument,
+                    fmt::format("batch_norm2d: input has {} channels, the layer expects {}", x.shape()[1], channels_));
+      batch_statistics_ = false;
+      B::batch_norm_forward_eval(x, weight_.value, bias_.value, running_mean_, running_var_, eps_, x, act);
+      return x;
+    } else {
+      return activation<B>(act).forward(forward(std::move(x), false), false);
+    }
   }
 
   tensor backward(const tensor& dy, bool need_input_grad = true) {
