@@ -314,14 +314,7 @@ int run_eval_classification(const tailor::data::coco_dataset& gt, const eval_opt
   if (ev.kind == "multilabel") kind = tailor::eval::classification_kind::multilabel;
   else if (ev.kind == "classification" || ev.kind == "multiclass") kind = tailor::eval::classification_kind::multiclass;
   const auto text = read_predictions_text(ev);
-  tailor::eval::classification_results results;
-  try {
-    results = tailor::eval::read_classification_results(text, gt, ev.predictions, kind);
-  } catch (const tailor::error& e) {  // the ground truth's own problems name the ground truth
-    const std::string_view what = e.what();
-    if (what.substr(0, ev.predictions.size()) == ev.predictions) throw;
-    throw tailor::error(e.code(), fmt::format("{}: {}", ev.gt, what));
-  }
+  const auto results = tailor::eval::read_classification_results(text, gt, ev.predictions, kind, ev.gt);
   // Tag names in the order of the report's columns: categories by increasing id.
   std::vector<std::string> tag_names;
   for (auto id : results.category_ids) tag_names.push_back(gt.categories[gt.category_ids.find(id)].name);

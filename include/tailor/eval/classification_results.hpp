@@ -48,9 +48,10 @@ namespace classification_detail {
 
 // The ground truth's tags as targets in sorted-id order. `kind` nullopt: multilabel when the
 // ground truth says so (declared or inferred by the loader) or some image has several tags.
+// `gt_name` names the ground truth in messages.
 inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optional<classification_kind> kind,
-                                      classification_results& out, std::vector<std::uint32_t>& image_pos,
-                                      std::vector<std::uint32_t>& category_pos) {
+                                      std::string_view gt_name, classification_results& out,
+                                      std::vector<std::uint32_t>& image_pos, std::vector<std::uint32_t>& category_pos) {
   using data::no_index;
   std::vector<std::uint32_t> image_order(gt.images.size()), category_order(gt.categories.size());
   std::iota(image_order.begin(), image_order.end(), 0u);
@@ -59,7 +60,7 @@ inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optiona
   std::sort(category_order.begin(), category_order.end(),
             [&](auto a, auto b) { return gt.categories[a].id < gt.categories[b].id; });
   const std::size_t n = image_order.size(), c = category_order.size();
-  if (c == 0) throw error(failure_code::invalid_argument, "the ground truth has no category to evaluate against");
+  if (c == 0) throw error(failure_code::invalid_argument, fmt::format("{}: no category to evaluate against", gt_name));
   image_pos.assign(n, 0);
   category_pos.assign(c, 0);
   out.image_ids.resize(n);
@@ -74,7 +75,7 @@ inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optiona
     const auto& a = gt.annotations[j];
     if (a.image_index == no_index || a.category_index == no_index)
       throw error(failure_code::invalid_argument,
-                  fmt::format("ground-truth annotations[{}] (id {}) refers to a missing image or category", j, a.id));
+                  fmt::format("{}: annotations[{}] (id {}) refers to a missing image or category", gt_name, j, a.id));
     tags[image_pos[a.image_index]].push_back(category_pos[a.category_index]);
   }
   bool several = false;
@@ -96,10 +97,10 @@ inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optiona
     if (tags[p].size() != 1)
       throw error(failure_code::invalid_argument,
                   tags[p].empty()
-                      ? fmt::format("ground-truth image {} has no tag; multiclass evaluation needs one tag per image: "
+                      ? fmt::format("{}: image {} has no tag; multiclass evaluation needs one tag per image: "
                                     "tag it, or remove it, or evaluate as multilabel (--kind multilabel)",
-                                    out.image_ids[p])
-                      : fmt::format("ground-truth image {} has {} tags; evaluate it as multilabel", out.image_ids[p],
+                                    gt_name, out.image_ids[p])
+                      : fmt::format("{}: image {} has {} tags; evaluate it as multilabel", gt_name, out.image_ids[p],
                                     tags[p].size()));
     out.targets[p] = static_cast<std::int32_t>(tags[p][0]);
   }
@@ -107,16 +108,17 @@ inline void targets_from_ground_truth(const data::coco_dataset& gt, std::optiona
 
 }  // namespace classification_detail
 
-// Reads COCO classification results (`name` names the file in messages) into scores against the
-// targets of `gt`. Throws error{invalid_argument} naming the entry for an unknown image or
+// Reads COCO classification results (`name` names the file in messages, `gt_name` the ground
+// truth) into scores against the targets of `gt`. Throws error{invalid_argument} naming the entry for an unknown image or
 // category, a missing field, a non-finite score, a second score for the same (image, category),
 // content after the array, and for a multiclass ground-truth image without a tag.
 inline classification_results read_classification_results(std::string_view json, const data::coco_dataset& gt,
                                                            std::string_view name,
-                                                           std::optional<classification_kind> kind = std::nullopt) {
+                                                           std::optional<classification_kind> kind = std::nullopt,
+                                                           std::string_view gt_name = "the ground truth") {
   classification_results out;
   std::vector<std::uint32_t> image_pos, category_pos;
-  classification_detail::targets_from_ground_truth(gt, kind, out, image_pos, category_pos);
+  classification_detail::targets_from_ground_truth(gt, kind, gt_name, out, image_pos, category_pos);
   const std::size_t c = out.category_ids.size();
   out.scores.assign(out.image_ids.size() * c, 0.0);  // a cell without a result scores 0
   std::vector<std::uint64_t> seen((out.scores.size() + 63) / 64, 0);

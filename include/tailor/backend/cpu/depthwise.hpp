@@ -51,23 +51,6 @@ T depthwise_row_dot(const T* __restrict g, const T* __restrict in, int lo, int h
 // Depthwise (groups == channels): y[n][c] = sum over the window of x[n][c] * w[c], direct: one
 // output row at a time, window tap by window tap, over the output columns the tap reads inside
 // the image.
-// Calls f(tap, iy, lo, hi, start) for each window tap of output row oy whose input row iy lies in
-// the image: output columns [lo, hi) read input columns ox * stride + start.
-template <class F>
-void for_each_row_tap(const conv_plan& p, int oy, F&& f) {
-  const auto& s = p.s;
-  for (int kh = 0; kh < s.kernel_h; ++kh) {
-    const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-    if (iy < 0 || iy >= p.h) continue;
-    for (int kw = 0; kw < s.kernel_w; ++kw) {
-      const int start = kw * s.dilation_w - s.pad_w;
-      int lo, hi;
-      valid_columns(p.ow, p.w, s.stride_w, start, lo, hi);
-      f(kh * s.kernel_w + kw, iy, lo, hi, start);
-    }
-  }
-}
-
 template <class T>
 void depthwise_forward_general(const conv_plan& p, const T* x, const T* w, const T* bias, T* y) {
   const auto& s = p.s;
@@ -81,7 +64,7 @@ void depthwise_forward_general(const conv_plan& p, const T* x, const T* w, const
     for (int oy = 0; oy < p.oh; ++oy) {
       T* row = out + std::int64_t{oy} * p.ow;
       std::fill(row, row + p.ow, b);
-      for_each_row_tap(p, oy, [&](int tap, int iy, int lo, int hi, int start) {
+      for_each_row_tap(p.s, p.h, p.w, p.ow, oy, [&](int tap, int iy, int lo, int hi, int start) {
         depthwise_row_tap(plane + std::int64_t{iy} * p.w, k[tap], row, lo, hi, s.stride_w, start);
       });
     }
@@ -101,7 +84,7 @@ void depthwise_backward_general(const conv_plan& p, const T* x, const T* w, cons
       std::fill(plane, plane + p.in_plane, T(0));
       for (int oy = 0; oy < p.oh; ++oy) {
         const T* grow = g + std::int64_t{oy} * p.ow;
-        for_each_row_tap(p, oy, [&](int tap, int iy, int lo, int hi, int start) {
+        for_each_row_tap(p.s, p.h, p.w, p.ow, oy, [&](int tap, int iy, int lo, int hi, int start) {
           depthwise_row_tap_adjoint(grow, k[tap], plane + std::int64_t{iy} * p.w, lo, hi, s.stride_w, start);
         });
       }
@@ -120,7 +103,7 @@ void depthwise_backward_general(const conv_plan& p, const T* x, const T* w, cons
         const T* grow = g + std::int64_t{oy} * p.ow;
         if (db) bsum += lane_sum(grow, p.ow);
         if (!gk) continue;
-        for_each_row_tap(p, oy, [&](int tap, int iy, int lo, int hi, int start) {
+        for_each_row_tap(p.s, p.h, p.w, p.ow, oy, [&](int tap, int iy, int lo, int hi, int start) {
           gk[tap] += depthwise_row_dot(grow, plane + std::int64_t{iy} * p.w, lo, hi, s.stride_w, start);
         });
       }

@@ -44,16 +44,9 @@ void max_pool_forward(const nn::conv2d_shape& s, const pool_dims& d, const T* x,
       T* best = out + oy * d.ow;
       std::int32_t* at = arg + oy * d.ow;
       for (int ox = 0; ox < d.ow; ++ox) best[ox] = -std::numeric_limits<T>::infinity(), at[ox] = -1;
-      for (int kh = 0; kh < s.kernel_h; ++kh) {
-        const int iy = oy * s.stride_h - s.pad_h + kh * s.dilation_h;
-        if (iy < 0 || iy >= d.h) continue;
-        for (int kw = 0; kw < s.kernel_w; ++kw) {
-          const int start = kw * s.dilation_w - s.pad_w;
-          int lo, hi;
-          valid_columns(d.ow, d.w, s.stride_w, start, lo, hi);
-          max_pool_tap(plane + iy * d.w, best, at, lo, hi, s.stride_w, start, iy * d.w);
-        }
-      }
+      for_each_row_tap(s, d.h, d.w, d.ow, oy, [&](int, int iy, int lo, int hi, int start) {
+        max_pool_tap(plane + iy * d.w, best, at, lo, hi, s.stride_w, start, iy * d.w);
+      });
     }
   });
 }

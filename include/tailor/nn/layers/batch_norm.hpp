@@ -47,16 +47,14 @@ class batch_norm2d {
   void freeze_statistics(bool on) { frozen_statistics_ = on; }
 
   tensor forward(tensor x, bool training) {
-    if (x.shape()[1] != std::size_t(channels_))
-      throw error(failure_code::invalid_argument,
-                  fmt::format("batch_norm2d: input has {} channels, the layer expects {}", x.shape()[1], channels_));
+    check_channels(x);
     if (!training) {  // inference: in place, nothing kept for backward
       batch_statistics_ = false;
       B::batch_norm_forward_eval(x, weight_.value, bias_.value, running_mean_, running_var_, eps_, x);
       return x;
     }
     tensor y;
-    batch_statistics_ = training && !frozen_statistics_;
+    batch_statistics_ = !frozen_statistics_;
     if (batch_statistics_) {
       B::batch_norm_forward_train(x, weight_.value, bias_.value, eps_, y, mean_, invstd_, var_);
       B::batch_norm_update_running(running_mean_, running_var_, mean_, var_, momentum_,
@@ -64,13 +62,12 @@ class batch_norm2d {
       num_batches_tracked_() += 1;
     } else {
       B::batch_norm_forward_eval(x, weight_.value, bias_.value, running_mean_, running_var_, eps_, y);
-      if (training)
-        for (std::size_t c = 0; c < mean_.size(); ++c) {
-          mean_(c) = running_mean_(c);
-          invstd_(c) = typename B::value_type(1.0 / std::sqrt(double(running_var_(c)) + eps_));
-        }
+      for (std::size_t c = 0; c < mean_.size(); ++c) {
+        mean_(c) = running_mean_(c);
+        invstd_(c) = typename B::value_type(1.0 / std::sqrt(double(running_var_(c)) + eps_));
+      }
     }
-    if (training) input_ = std::move(x);
+    input_ = std::move(x);
     return y;
   }
 
@@ -79,9 +76,7 @@ class batch_norm2d {
     if constexpr (requires(tensor& t) {
                     B::batch_norm_forward_eval(t, weight_.value, bias_.value, running_mean_, running_var_, eps_, t, act);
                   }) {
-      if (x.shape()[1] != std::size_t(channels_))
-        throw error(failure_code::invalid_argument,
-                    fmt::format("batch_norm2d: input has {} channels, the layer expects {}", x.shape()[1], channels_));
+      check_channels(x);
       batch_statistics_ = false;
       B::batch_norm_forward_eval(x, weight_.value, bias_.value, running_mean_, running_var_, eps_, x, act);
       return x;
@@ -115,6 +110,12 @@ class batch_norm2d {
   void release_cache() { input_ = tensor(); }
 
  private:
+  void check_channels(const tensor& x) const {
+    if (x.shape()[1] != std::size_t(channels_))
+      throw error(failure_code::invalid_argument,
+                  fmt::format("batch_norm2d: input has {} channels, the layer expects {}", x.shape()[1], channels_));
+  }
+
   int channels_ = 0;
   double eps_ = 1e-5, momentum_ = 0.1;
   bool frozen_statistics_ = false, batch_statistics_ = false;
