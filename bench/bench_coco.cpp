@@ -25,6 +25,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_main.hpp"
 #include "coco_like.hpp"
 #include "tailor/data/coco.hpp"
 
@@ -168,33 +169,20 @@ BENCHMARK(BM_simdjson_bare_pass_reused_parser)->Unit(benchmark::kMillisecond)->U
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Our own flag first, removed from argv so that Google Benchmark does not reject it.
-  constexpr std::string_view write_flag = "--write-coco=";
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg.substr(0, write_flag.size()) == write_flag) {
-      const std::string path(arg.substr(write_flag.size()));
-      try {
-        tailor::bench::write_coco_like(path, coco_text());
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "bench_coco: %s\n", e.what());
-        return 2;
-      }
-      std::fprintf(stderr, "bench_coco: wrote %zu bytes to %s\n", coco_text().size(), path.c_str());
-      continue;
+  auto write = [](const std::string& path) {
+    try {
+      tailor::bench::write_coco_like(path, coco_text());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_coco: %s\n", e.what());
+      return 2;
     }
-    args.push_back(argv[i]);
-  }
-  int count = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
-  benchmark::AddCustomContext("coco_like_bytes", std::to_string(coco_file().size()));
-  benchmark::AddCustomContext("simdjson_stage1", simdjson::get_active_implementation()->name());
-  // On-Demand's stage 2 is compiled inline with the flags of this program (fallback without -mavx2).
-  benchmark::AddCustomContext("simdjson_ondemand", TAILOR_STRINGIFY(SIMDJSON_BUILTIN_IMPLEMENTATION));
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+    std::fprintf(stderr, "bench_coco: wrote %zu bytes to %s\n", coco_text().size(), path.c_str());
+    return 0;
+  };
+  return tailor::bench::benchmark_main(argc, argv, "--write-coco=", write, [] {
+    benchmark::AddCustomContext("coco_like_bytes", std::to_string(coco_file().size()));
+    benchmark::AddCustomContext("simdjson_stage1", simdjson::get_active_implementation()->name());
+    // On-Demand's stage 2 is compiled inline with the flags of this program (fallback without -mavx2).
+    benchmark::AddCustomContext("simdjson_ondemand", TAILOR_STRINGIFY(SIMDJSON_BUILTIN_IMPLEMENTATION));
+  });
 }

@@ -25,6 +25,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "bench_main.hpp"
 #include "coco_like.hpp"
 #include "tailor/data/coco.hpp"
 #include "tailor/eval/coco_detection.hpp"
@@ -145,22 +146,5 @@ int write_case(const std::filesystem::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Our own flag first, removed from argv so that Google Benchmark does not reject it.
-  constexpr std::string_view write_flag = "--write-case=";
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg.substr(0, write_flag.size()) == write_flag) {
-      if (int rc = write_case(std::string(arg.substr(write_flag.size()))); rc != 0) return rc;
-      continue;
-    }
-    args.push_back(argv[i]);
-  }
-  int count = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return tailor::bench::benchmark_main(argc, argv, "--write-case=", write_case, [] {});
 }

@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include <tailor/core/file_io.hpp>
+#include "test_support.hpp"
 
 namespace tailor::testing::cli {
 
@@ -27,10 +27,7 @@ inline std::string quote(std::string_view s) {
   return q + "'";
 }
 
-inline std::string read_text(const std::filesystem::path& file) {
-  auto bytes = tailor::read_file(file);
-  return std::string(bytes.begin(), bytes.end());
-}
+using tailor::testing::read_text;
 
 inline bool contains(const std::string& text, std::string_view what) { return text.find(what) != std::string::npos; }
 

@@ -5,10 +5,8 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <random>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,12 +32,7 @@ using tailor::eval::classification_metrics_options;
 using tailor::eval::prediction_filter;
 using ojson = nlohmann::ordered_json;
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using tailor::testing::read_text;
 
 // |a - b| <= 1e-12, relative to |b| when that is above 1.
 bool close(double a, double b) { return std::fabs(a - b) <= 1e-12 * std::max(1.0, std::fabs(b)); }
@@ -129,12 +122,7 @@ double compare_value(const std::string& where, const ojson& got, const nlohmann:
 // A COCO classification ground truth: images {id}, categories {id}, tags (image, category).
 tailor::data::coco_dataset make_gt(const std::vector<std::int64_t>& images, const std::vector<std::int64_t>& categories,
                                    const std::vector<std::pair<std::int64_t, std::int64_t>>& tags) {
-  ojson doc;
-  doc["images"] = ojson::array();
-  for (auto id : images) doc["images"].push_back({{"id", id}, {"file_name", fmt::format("{}.jpg", id)}});
-  doc["categories"] = ojson::array();
-  for (auto id : categories) doc["categories"].push_back({{"id", id}, {"name", fmt::format("c{}", id)}});
-  doc["annotations"] = ojson::array();
+  ojson doc = tailor::testing::coco_skeleton(images, categories);
   std::int64_t next = 1;
   for (auto [image, category] : tags) doc["annotations"].push_back(tailor::testing::tag_entry(next++, image, category));
   const std::string text = doc.dump();

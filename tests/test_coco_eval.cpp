@@ -4,10 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <random>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +16,9 @@
 
 #include <tailor/data/coco.hpp>
 #include <tailor/eval/coco_detection.hpp>
+
+#include "coco_reference.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -31,11 +32,17 @@ using ojson = nlohmann::ordered_json;
 constexpr double one_tp = 1.0 / (1.0 + std::numeric_limits<double>::epsilon());
 // A summary stat is a numpy mean of such values, which may round to 1 exactly: compared to 1e-15.
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+using tailor::testing::read_text;
+
+// The message of reading `json` as COCO results named "r.json" ("no error" when it reads).
+std::string message_of(std::string_view json) {
+  try {
+    tailor::eval::read_coco_results(json, "r.json");
+  } catch (const tailor::error& e) {
+    CHECK(e.code() == tailor::failure_code::invalid_argument);
+    return std::string(e.what());
+  }
+  return std::string("no error");
 }
 
 struct gt_box {
@@ -47,12 +54,7 @@ struct gt_box {
 
 tailor::data::coco_dataset make_gt(std::vector<std::int64_t> images, std::vector<std::int64_t> categories,
                                    const std::vector<gt_box>& boxes) {
-  ojson doc;
-  doc["images"] = ojson::array();
-  for (auto id : images) doc["images"].push_back({{"id", id}, {"file_name", fmt::format("{}.jpg", id)}});
-  doc["categories"] = ojson::array();
-  for (auto id : categories) doc["categories"].push_back({{"id", id}, {"name", fmt::format("c{}", id)}});
-  doc["annotations"] = ojson::array();
+  ojson doc = tailor::testing::coco_skeleton(images, categories);
   for (auto& b : boxes) {
     ojson a{{"id", b.id}, {"image_id", b.image_id}, {"category_id", b.category_id}, {"bbox", {b.x, b.y, b.w, b.h}},
             {"iscrowd", b.crowd ? 1 : 0}};
@@ -76,20 +78,14 @@ double approx_eq(double a, double b) { return std::fabs(a - b); }
 }  // namespace
 
 TEST_CASE("COCO eval matches pycocotools on the val2014 100-image reference", "[eval]") {
-  const auto dir = std::filesystem::path(TAILOR_TEST_DATA_DIR) / "../../../shared/data/coco_eval_reference";
-  if (!std::filesystem::exists(dir / "expected_bbox.json")) {
-    WARN("skipped: " << dir.string() << " is absent");
+  const auto reference = tailor::testing::load_coco_reference();
+  if (!reference || !std::filesystem::exists(reference->dir / "expected_bbox.json")) {
+    WARN("skipped: ../shared/data/coco_eval_reference is absent");
     return;
   }
-  const std::string gt_text = read_text(dir / "instances_val2014_100.json");
-  auto report = tailor::data::read_coco(std::string_view(gt_text), "instances_val2014_100.json",
-                                        {.kind = std::nullopt, .units = tailor::data::box_units::automatic, .require_image_sizes = false});
-  REQUIRE(report.readable);
-  const auto dets = tailor::eval::read_coco_results(read_text(dir / "instances_val2014_fakebbox100_results.json"),
-                                                    "instances_val2014_fakebbox100_results.json");
-  REQUIRE(!dets.empty());
-  const auto r = evaluate_bbox(report.dataset, dets);
-  const auto expected = nlohmann::json::parse(read_text(dir / "expected_bbox.json"));
+  REQUIRE(!reference->detections.empty());
+  const auto r = evaluate_bbox(reference->ground_truth, reference->detections);
+  const auto expected = nlohmann::json::parse(read_text(reference->dir / "expected_bbox.json"));
 
   const char* names[12] = {"AP",   "AP50", "AP75",  "AP_small", "AP_medium", "AP_large",
                            "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"};
@@ -329,15 +325,6 @@ TEST_CASE("COCO results JSON is read, and bad entries are named", "[eval]") {
   CHECK(dets[1].image_id == 4);
   CHECK(dets[1].score == 1e-3);
 
-  auto message_of = [](std::string_view json) {
-    try {
-      tailor::eval::read_coco_results(json, "r.json");
-    } catch (const tailor::error& e) {
-      CHECK(e.code() == tailor::failure_code::invalid_argument);
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string ok = R"({"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5})";
   CHECK_THAT(message_of("[" + ok + R"(, {"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1], "score": 0.5}])"),
              Catch::Contains("r.json[1]") && Catch::Contains("non-negative"));
@@ -485,47 +472,9 @@ literal_result literal_cocoeval(const tailor::data::coco_dataset& gt, const std:
 
 }  // namespace
 
-TEST_CASE("COCO eval equals a literal transcription of pycocotools on random cases", "[eval]") {
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> u(0, 1);
-  for (int round = 0; round < 20; ++round) {
-    std::vector<gt_box> boxes;
-    const int images = 1 + round % 5, cats = 1 + round % 3;
-    std::vector<std::int64_t> image_ids, cat_ids;
-    for (int i = 0; i < images; ++i) image_ids.push_back(10 + 3 * i);
-    for (int c = 0; c < cats; ++c) cat_ids.push_back(5 - c);
-    std::vector<detection> dets;
-    for (int j = 0; j < 6 * images; ++j) {
-      const double w = 4 + std::floor(u(rng) * 120), h = 4 + std::floor(u(rng) * 120);
-      const double x = std::floor(u(rng) * 100), y = std::floor(u(rng) * 100);
-      // area: the box's, the 32^2 / 96^2 boundaries exactly, or missing
-      const double area = u(rng) < 0.2 ? 1024.0 : u(rng) < 0.1 ? 9216.0 : u(rng) < 0.5 ? w * h * 0.7 : -1;
-      const auto img = image_ids[static_cast<std::size_t>(u(rng) * images)];
-      const auto cat = cat_ids[static_cast<std::size_t>(u(rng) * cats)];
-      boxes.push_back({j + 1, img, cat, x, y, w, h, area, u(rng) < 0.1});
-      // detections near the gt box, some twice, with quantized scores (ties)
-      const int copies = static_cast<int>(u(rng) * 3);
-      for (int c = 0; c < copies; ++c)
-        dets.push_back({img, cat, x + (u(rng) - 0.5) * w * 0.6, y + (u(rng) - 0.5) * h * 0.6, w * (0.7 + u(rng) * 0.6),
-                        h * (0.7 + u(rng) * 0.6), std::round(u(rng) * 8) / 8});
-    }
-    for (int j = 0; j < 4 * images; ++j)  // background false positives
-      dets.push_back({image_ids[static_cast<std::size_t>(u(rng) * images)], cat_ids[static_cast<std::size_t>(u(rng) * cats)],
-                      u(rng) * 150, u(rng) * 150, 2 + u(rng) * 100, 2 + u(rng) * 100, std::round(u(rng) * 8) / 8});
-    const auto gt = make_gt(image_ids, cat_ids, boxes);
-    coco_eval_params p;
-    if (round % 2 == 1) p.max_dets = {1, 3, 2};  // small and unsorted: the last one is the cell cut
-    const auto r = evaluate_bbox(gt, dets, p);
-    const auto want = literal_cocoeval(gt, dets, p);
-    INFO("round " << round);
-    CHECK(r.precision == want.precision);
-    CHECK(r.recall == want.recall);
-  }
-}
-
 namespace {
 
-// A random case like the literal-transcription test's: boxes with jittered detections (some
+// A random case: boxes with jittered detections (some
 // twice), background false positives, quantized scores (ties), crowds and boundary areas.
 struct random_case {
   tailor::data::coco_dataset gt;
@@ -565,6 +514,21 @@ bool same_result(const coco_eval_result& a, const coco_eval_result& b) {
 }
 
 }  // namespace
+
+TEST_CASE("COCO eval equals a literal transcription of pycocotools on random cases", "[eval]") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    const auto [gt, dets] = make_random_case(round, rng);
+    coco_eval_params p;
+    if (round % 2 == 1) p.max_dets = {1, 3, 2};  // small and unsorted: the last one is the cell cut
+    const auto r = evaluate_bbox(gt, dets, p);
+    const auto want = literal_cocoeval(gt, dets, p);
+    INFO("round " << round);
+    CHECK(r.precision == want.precision);
+    CHECK(r.recall == want.recall);
+  }
+}
+
 
 TEST_CASE("COCO eval: the detection accumulator equals evaluate_bbox, batch by batch", "[eval]") {
   std::mt19937_64 rng(11);
@@ -660,15 +624,6 @@ TEST_CASE("COCO eval: minimum score and the counts behind the curves", "[eval]")
 }
 
 TEST_CASE("COCO results JSON: content after the array is an error naming the file and the offset", "[eval]") {
-  auto message_of = [](std::string_view json) {
-    try {
-      tailor::eval::read_coco_results(json, "r.json");
-    } catch (const tailor::error& e) {
-      CHECK(e.code() == tailor::failure_code::invalid_argument);
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string ok = R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}])";
   CHECK(tailor::eval::read_coco_results(ok + " \n\t\r\n", "r.json").size() == 1);  // white space is fine
   REQUIRE(ok.size() == 71);  // the offset is where the extra content starts

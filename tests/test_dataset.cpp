@@ -67,10 +67,7 @@ void write_text(const fs::path& file, std::string_view text) {
 void write_jpeg(const fs::path& file, int w, int h) { write_bytes(file, tailor::data::encode_jpeg(picture(w, h))); }
 void write_png(const fs::path& file, int w, int h) { write_bytes(file, tailor::data::encode_png(picture(w, h))); }
 
-std::string read_text(const fs::path& file) {
-  auto bytes = tailor::read_file(file);
-  return std::string(bytes.begin(), bytes.end());
-}
+using tailor::testing::read_text;
 
 // Relative path -> content of every entry under root (directories map to "<dir>").
 std::map<std::string, std::string> snapshot(const fs::path& root) {

@@ -5,9 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +16,9 @@
 
 #include <tailor/data/coco.hpp>
 #include <tailor/eval/detection_report.hpp>
+
+#include "coco_reference.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -86,12 +87,7 @@ bool all_finite(const ojson& j) {
   return !j.is_null();  // a NaN would have been written as null
 }
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using tailor::testing::read_text;
 
 }  // namespace
 
@@ -361,18 +357,13 @@ TEST_CASE("detection report: vision-evaluation's mAP on the val2014 100-image re
   // Expected: pycocotools 2.0.11 COCOeval with Params(iouType='bbox'), iouThrs = [0.3, 0.5, 0.75],
   // maxDets = [300], areaRngLbl = ['all'], summarized as CocoMeanAveragePrecisionEvaluator does
   // (np.mean of precision[t, :, :, 0, -1] > -1, 0.0 when empty).
-  const auto dir = std::filesystem::path(TAILOR_TEST_DATA_DIR) / "../../../shared/data/coco_eval_reference";
-  if (!std::filesystem::exists(dir / "instances_val2014_100.json")) {
-    WARN("skipped: " << dir.string() << " is absent");
+  const auto reference = tailor::testing::load_coco_reference();
+  if (!reference) {
+    WARN("skipped: ../shared/data/coco_eval_reference is absent");
     return;
   }
-  const std::string gt_text = read_text(dir / "instances_val2014_100.json");
-  auto report = tailor::data::read_coco(std::string_view(gt_text), "instances_val2014_100.json",
-                                        {.kind = std::nullopt, .units = tailor::data::box_units::automatic, .require_image_sizes = false});
-  REQUIRE(report.readable);
-  const auto dets = tailor::eval::read_coco_results(read_text(dir / "instances_val2014_fakebbox100_results.json"),
-                                                    "instances_val2014_fakebbox100_results.json");
-  const auto m = tailor::eval::mean_average_precision(report.dataset, dets);
+  const auto& dets = reference->detections;
+  const auto m = tailor::eval::mean_average_precision(reference->ground_truth, dets);
   CHECK(m.avg_map == 0.6567721323210601);
   CHECK(m.map[0] == 0.7003620052427401);
   CHECK(m.map[1] == 0.6969727247299577);
