@@ -12,9 +12,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <tailor/backend/cpu.hpp>
 #include <tailor/nn/backbones/mobilenet_v3.hpp>
+#include <tailor/nn/backbones/mobilenet_v3_timm.hpp>
 #include <tailor/nn/backbones/resnet.hpp>
 #include <tailor/nn/backbones/small_cnn.hpp>
 #include <tailor/nn/layers/linear.hpp>
@@ -506,15 +508,17 @@ std::vector<typename Tensor::value_type> flat(const Tensor& t) {
 
 // Loads <model>.safetensors into backbone + head, runs the fixture's input in evaluation and in
 // training mode, back-propagates r and compares logits and the listed gradients with torch's.
+// The file's names go through options.rename, the expected gradients' names too.
 template <class B>
-void check_parity(const std::string& model, auto&& make_backbone, std::string_view head_name, double tolerance) {
+void check_parity(const std::string& model, auto&& make_backbone, std::string_view head_name, double tolerance,
+                  const std::filesystem::path& dir = parity_dir, const nn::load_options& options = {}) {
   using T = typename B::value_type;
   auto backbone = make_backbone();
   nn::linear<B> head(backbone.feature_dim(), 10);
-  const auto report = nn::load_weights(nn::with_head(backbone, head, head_name), parity_dir / (model + ".safetensors"));
+  const auto report = nn::load_weights(nn::with_head(backbone, head, head_name), dir / (model + ".safetensors"), options);
   REQUIRE(report.complete());
   const auto inputs = nn::read_safetensors(parity_dir / "inputs.safetensors");
-  const auto expected = nn::read_safetensors(parity_dir / (model + ".expected.safetensors"));
+  const auto expected = nn::read_safetensors(dir / (model + ".expected.safetensors"));
 
   auto x = B::tensor::from_shape({2, 3, 64, 64});
   const auto xv = inputs.at("input").values<T>();
@@ -549,9 +553,10 @@ void check_parity(const std::string& model, auto&& make_backbone, std::string_vi
   for (std::size_t start = 0; start <= names.size();) {
     const auto comma = std::min(names.find(',', start), names.size());
     const std::string name = names.substr(start, comma - start);
-    INFO(name);
-    REQUIRE(grads.contains(name));
-    compare("grad " + name, grads.at(name), "grad." + name, tolerance);
+    const std::string ours = options.rename ? options.rename(name) : name;
+    INFO(name << " (tailor's " << ours << ")");
+    REQUIRE(grads.contains(ours));
+    compare("grad " + name, grads.at(ours), "grad." + name, tolerance);
     start = comma + 1;
   }
   if (std::getenv("TAILOR_PARITY_VERBOSE"))
@@ -602,4 +607,125 @@ TEST_CASE("parity with PyTorch: a torchvision state_dict loads whole into classi
   const auto logits = net.forward(x, false);
   const auto expected = nn::read_safetensors(parity_dir / "resnet18_w0125.expected.safetensors");
   REQUIRE(relative_difference(flat(logits), expected.at("eval_logits").to_float()) <= 1e-4);
+}
+
+// ---- timm's MobileNetV3 and ResNet files ---------------------------------------------------------
+
+namespace {
+
+const std::filesystem::path timm_dir = std::filesystem::path(TAILOR_TEST_DATA_DIR) / "timm_parity";
+
+nn::backbone_options timm_options(double width) {
+  nn::backbone_options o;
+  o.width = width;
+  o.dropout = 0.0;
+  o.convention = nn::weights_convention::timm;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("timm: MobileNetV3 names map to torchvision's, block by block", "[weights][timm]") {
+  using S = nn::mobilenet_v3_size;
+  auto name = [](S s, std::string_view n) { return nn::timm_mobilenet_v3_name(s, n); };
+  CHECK(name(S::small, "conv_stem.weight") == "features.0.0.weight");
+  CHECK(name(S::small, "bn1.running_var") == "features.0.1.running_var");
+  // the first block is depthwise-separable; small's has squeeze-excitation, large's has not
+  CHECK(name(S::small, "blocks.0.0.conv_dw.weight") == "features.1.block.0.0.weight");
+  CHECK(name(S::small, "blocks.0.0.se.conv_reduce.bias") == "features.1.block.1.fc1.bias");
+  CHECK(name(S::small, "blocks.0.0.conv_pw.weight") == "features.1.block.2.0.weight");
+  CHECK(name(S::large, "blocks.0.0.conv_pw.weight") == "features.1.block.1.0.weight");
+  CHECK(name(S::large, "blocks.0.0.bn2.num_batches_tracked") == "features.1.block.1.1.num_batches_tracked");
+  // stages flatten: small's blocks.2.1 is its 5th block; blocks.5.0 the last 1x1 conv
+  CHECK(name(S::small, "blocks.1.1.conv_pwl.weight") == "features.3.block.2.0.weight");  // no SE
+  CHECK(name(S::small, "blocks.2.1.se.conv_expand.weight") == "features.5.block.2.fc2.weight");
+  CHECK(name(S::small, "blocks.2.1.bn3.bias") == "features.5.block.3.1.bias");
+  CHECK(name(S::small, "blocks.5.0.conv.weight") == "features.12.0.weight");
+  CHECK(name(S::large, "blocks.6.0.bn1.weight") == "features.16.1.weight");
+  CHECK(name(S::large, "blocks.3.3.conv_dw.weight") == "features.10.block.1.0.weight");
+  CHECK(name(S::small, "conv_head.weight") == "classifier.0.weight");
+  CHECK(name(S::small, "classifier.bias") == "classifier.3.bias");
+  // what it does not know comes back unchanged, for load_weights to list
+  for (std::string_view n : {"blocks.6.0.conv.weight", "blocks.0.1.conv_dw.weight", "blocks.x.0.conv_dw.weight",
+                             "blocks.1.0.se.gate.weight", "head.fc.weight"})
+    CHECK(name(S::small, n) == n);
+}
+
+TEST_CASE("timm: the widths of timm's recipe at reduced width", "[weights][timm]") {
+  // mobilenetv3_small at 0.25: the stem stays 16 (fix_stem), expansions come from the scaled inputs
+  // (8 x 4.5 = 36 -> 40, torchvision has 24), the head stays 1024.
+  auto s = nn::make_mobilenet_v3<F>(nn::mobilenet_v3_size::small, timm_options(0.25));
+  REQUIRE(s.feature_dim() == 1024);
+  auto l = nn::make_mobilenet_v3<F>(nn::mobilenet_v3_size::large, timm_options(0.25));
+  REQUIRE(l.feature_dim() == 1280);
+  const auto names = snapshot<F>(s);
+  CHECK(names.at("features.0.0.weight").size() == 16 * 3 * 3 * 3);
+  CHECK(names.at("features.2.block.0.0.weight").size() == 40 * 8);
+  // at width 1 both recipes give the same shapes; only the norms' eps and momentum differ
+  auto t = nn::make_mobilenet_v3<F>(nn::mobilenet_v3_size::large, timm_options(1.0));
+  auto v = nn::make_mobilenet_v3<F>(nn::mobilenet_v3_size::large, {1.0, 0.0});
+  std::map<std::string, std::vector<std::size_t>> ts, vs;
+  t.visit_parameters("", [&](const std::string& n, nn::parameter<F>& p) { ts[n].assign(p.value.shape().begin(), p.value.shape().end()); });
+  v.visit_parameters("", [&](const std::string& n, nn::parameter<F>& p) { vs[n].assign(p.value.shape().begin(), p.value.shape().end()); });
+  CHECK(ts == vs);
+}
+
+TEST_CASE("timm: every tensor of timm's full-width models has its place in tailor's", "[weights][timm]") {
+  // names.json lists the names and shapes of the variants timm publishes ImageNet weights for; a
+  // file with exactly those tensors (F8 zeros, to stay small) must load completely.
+  const auto doc = nlohmann::json::parse(tailor::testing::read_text(timm_dir / "names.json"));
+  REQUIRE(doc.at("models").size() == 7);
+  for (const auto& [variant, entry] : doc.at("models").items()) {
+    INFO(variant);
+    nn::safetensors_map tensors;
+    for (const auto& t : entry.at("tensors")) {
+      nn::safetensor st;
+      st.dtype = t[0].get<std::string>().ends_with("num_batches_tracked") ? nn::tensor_dtype::i64 : nn::tensor_dtype::f8_e4m3;
+      st.shape = t[1].get<std::vector<std::size_t>>();
+      st.bytes.assign(st.numel() * nn::dtype_size(st.dtype), 0);
+      tensors.emplace(t[0].get<std::string>(), std::move(st));
+    }
+    const auto file = nn::parse_safetensors(nn::serialize_safetensors(tensors), variant);
+    const double width = entry.at("width").get<double>();
+    const std::string size = entry.at("size").get<std::string>();
+    if (size.empty()) {
+      REQUIRE(nn::detect_weights_convention(file) == nn::weights_convention::torchvision);
+      auto backbone = nn::make_resnet<F>(variant == "resnet18" ? 18 : 34, timm_options(width));
+      nn::linear<F> head(backbone.feature_dim(), 1000);
+      CHECK(nn::load_weights(nn::with_head(backbone, head, "fc"), file).complete());
+    } else {
+      REQUIRE(nn::detect_weights_convention(file) == nn::weights_convention::timm);
+      const auto s = size == "small" ? nn::mobilenet_v3_size::small : nn::mobilenet_v3_size::large;
+      auto backbone = nn::make_mobilenet_v3<F>(s, timm_options(width));
+      nn::linear<F> head(backbone.feature_dim(), 1000);
+      const auto report = nn::load_weights(nn::with_head(backbone, head, "classifier.3"), file, nn::timm_mobilenet_v3_load_options(s));
+      CHECK(report.complete());
+      CHECK(report.loaded.size() == entry.at("tensors").size());
+    }
+  }
+}
+
+TEST_CASE("parity with timm: MobileNetV3 logits and gradients", "[weights][timm][parity]") {
+  using S = nn::mobilenet_v3_size;
+  SECTION("mobilenetv3_small at 0.25 (float)") {
+    check_parity<F>("mobilenetv3_small_025", [] { return nn::make_mobilenet_v3<F>(S::small, timm_options(0.25)); },
+                    "classifier.3", 1e-4, timm_dir, nn::timm_mobilenet_v3_load_options(S::small));
+  }
+  SECTION("mobilenetv3_large at 0.25 (float)") {
+    check_parity<F>("mobilenetv3_large_025", [] { return nn::make_mobilenet_v3<F>(S::large, timm_options(0.25)); },
+                    "classifier.3", 1e-4, timm_dir, nn::timm_mobilenet_v3_load_options(S::large));
+  }
+  SECTION("both in double: the differences are rounding only") {
+    check_parity<D>("mobilenetv3_small_025", [] { return nn::make_mobilenet_v3<D>(S::small, timm_options(0.25)); },
+                    "classifier.3", 1e-6, timm_dir, nn::timm_mobilenet_v3_load_options(S::small));
+    check_parity<D>("mobilenetv3_large_025", [] { return nn::make_mobilenet_v3<D>(S::large, timm_options(0.25)); },
+                    "classifier.3", 1e-6, timm_dir, nn::timm_mobilenet_v3_load_options(S::large));
+  }
+  SECTION("without the convention the file does not fit, and the error says what to do") {
+    auto backbone = nn::make_mobilenet_v3<F>(S::small, {0.25, 0.0});
+    nn::linear<F> head(backbone.feature_dim(), 10);
+    const auto file = nn::read_safetensors(timm_dir / "mobilenetv3_small_025.safetensors");
+    REQUIRE_THAT(load_error(nn::with_head(backbone, head, "classifier.3"), file),
+                 Contains("weights_convention::timm") && Contains("timm_mobilenet_v3_load_options"));
+  }
 }

@@ -25,6 +25,17 @@
 
 namespace tailor::nn {
 
+// Whose recipe a backbone follows where the libraries that publish weights differ. torchvision and
+// timm build the same ResNets; their MobileNetV3s differ in channel rounding at reduced widths, the
+// stem and head widths, and the norms' eps and momentum (see make_mobilenet_v3).
+enum class weights_convention { torchvision, timm };
+
+struct backbone_options {
+  double width = 1.0;    // channel multiplier
+  double dropout = 0.2;  // MobileNetV3's classifier dropout (torchvision's default); unused by the others
+  weights_convention convention = weights_convention::torchvision;
+};
+
 template <Backend B>
 struct feature_maps {
   std::array<typename B::tensor, 3> maps;  // strides 8, 16, 32 (or the nearest the backbone has)

@@ -52,6 +52,9 @@ struct load_options {
   std::function<std::string(std::string_view)> rename;
   // Load the buffers (batch-norm running statistics and counters) too.
   bool buffers = true;
+  // A 1x1 convolution's weight in the file, [out, in, 1, 1], fills a linear layer's [out, in]
+  // (the same numbers in the same order): timm's MobileNetV3 conv_head as torchvision's classifier.0.
+  bool pointwise_as_linear = false;
 };
 
 // One tensor whose name matches but whose shape or dtype cannot go where that name points.
@@ -228,8 +231,9 @@ inline std::vector<std::string> weights_hints(const load_report& r, std::size_t 
     return n.starts_with("conv_stem.") || n.starts_with("blocks.") || n.starts_with("conv_head.");
   });
   if (timm)
-    hints.push_back("the file's names (conv_stem, blocks.N.M, conv_head) look like timm's: map them to torchvision's with "
-                    "load_options.rename, or export the weights from torchvision's model (docs/weights.md)");
+    hints.push_back("the file's names (conv_stem, blocks.N.M, conv_head) look like timm's MobileNetV3: build the backbone "
+                    "with backbone_options.convention = weights_convention::timm and load with "
+                    "timm_mobilenet_v3_load_options(size) (nn/backbones/mobilenet_v3_timm.hpp, docs/weights.md)");
 
   std::vector<std::string> mismatched_names;
   for (const auto& m : r.mismatched) mismatched_names.push_back(m.name);
@@ -331,8 +335,11 @@ load_report load_weights(M&& model, const safetensors_file& file, const load_opt
       bad_dtype = fmt::format("the file holds {} {}, a {} needs floating-point values (convert it with tensor.float())",
                               to_string(t.dtype), detail::shape_text(t.shape),
                               s.kind == detail::slot_kind::parameter ? "parameter" : "running statistic");
-    if (t.shape != s.shape || !bad_dtype.empty()) {
-      report.mismatched.push_back({s.name, t.shape, s.shape, t.dtype, t.shape != s.shape ? std::string("shape") : bad_dtype});
+    const bool fits = t.shape == s.shape || (options.pointwise_as_linear && s.shape.size() == 2 && t.shape.size() == 4 &&
+                                             t.shape[0] == s.shape[0] && t.shape[1] == s.shape[1] && t.shape[2] == 1 &&
+                                             t.shape[3] == 1);
+    if (!fits || !bad_dtype.empty()) {
+      report.mismatched.push_back({s.name, t.shape, s.shape, t.dtype, !fits ? std::string("shape") : bad_dtype});
       continue;
     }
     plan.emplace_back(&s, &t);

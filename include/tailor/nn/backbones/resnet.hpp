@@ -1,6 +1,7 @@
 #pragma once
 // ResNet-18 and ResNet-34 (basic blocks) exactly as torchvision builds them: same layers, same
-// parameter names, so torchvision/timm weights load by name. Width multiplier at run time (1.0 is
+// parameter names, so torchvision/timm weights load by name (timm's ResNets use torchvision's names
+// and the same layers: the convention option changes nothing here). Width multiplier at run time (1.0 is
 // torchvision's 64-128-256-512); the classifier ("fc") is the task's head, not part of the backbone.
 #include <array>
 #include <string_view>
@@ -12,11 +13,6 @@
 #include "../blocks/resnet_parts.hpp"
 
 namespace tailor::nn {
-
-struct backbone_options {
-  double width = 1.0;    // channel multiplier
-  double dropout = 0.2;  // MobileNetV3's classifier dropout (torchvision's default); unused by the others
-};
 
 template <Backend B>
 using resnet_backbone = unit_backbone<B, resnet_stem<B>, resnet_layer<B>>;

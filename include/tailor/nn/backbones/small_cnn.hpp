@@ -6,7 +6,6 @@
 
 #include "../backbone.hpp"
 #include "../blocks/conv_bn_act.hpp"
-#include "resnet.hpp"  // backbone_options
 
 namespace tailor::nn {
 
