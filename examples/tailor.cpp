@@ -6,6 +6,9 @@
 //   tailor example-data DIR [--seed N]
 //   tailor eval --gt GT.json --predictions P.json [--kind K] [--iou 0.3,0.5,0.75] [--threshold 0.5] [--overlap 0.5]
 //               [--top-k 1,5] [--average macro|micro|weighted|samples]
+//   tailor model train NAME --dataset D [--budget 5m] [--eval-dataset E] [--seed S] [--pretrained B=FILE] [--resume]
+//   tailor model show|delete|cancel NAME | model list | model evaluate NAME --dataset D [--name E]
+//   tailor analyze --model NAME IMAGE...
 //
 // Exit status: 0 success, 1 failure (prints "error: <code>: <message>" and the problems on
 // stderr), 2 usage error.
@@ -33,6 +36,7 @@
 #include <tailor/version.hpp>
 
 #include "example_data.hpp"
+#include "model_commands.hpp"
 
 namespace {
 
@@ -396,6 +400,10 @@ int main(int argc, char** argv) {
   auto* example_cmd = app.add_subcommand("example-data", "Write the generated example dataset (images + COCO files)");
   example_cmd->add_option("dir", example_dir, "Output folder")->required();
   example_cmd->add_option("--seed", example_seed, "Random seed (the same seed gives the same files)");
+  int example_per_class = tailor::examples::example_data_options{}.classification_images_per_class;
+  example_cmd->add_option("--images-per-class", example_per_class, "Classification images per shape (80% train, 20% test)")
+      ->check(CLI::Range(5, 100000))
+      ->capture_default_str();
 
   // eval --gt GT --predictions P ...
   eval_options ev;
@@ -435,6 +443,9 @@ int main(int argc, char** argv) {
                           ->check(CLI::IsMember({"macro", "micro", "weighted", "samples"}))
                           ->capture_default_str();
 
+  tailor_cli::model_commands model_cmds;
+  model_cmds.add_to(app);
+
   try {
     app.parse(argc, argv);
     ev.classification_options_given = top_k_opt->count() > 0 || average_opt->count() > 0;
@@ -444,6 +455,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (auto rc = model_cmds.run(g.json, g.workspace)) return *rc;
     if (*create_cmd) {
       tailor::workspace ws(g.workspace);
       auto d = tailor::create_dataset(ws, {.name = create.name,
@@ -525,7 +537,8 @@ int main(int argc, char** argv) {
     } else if (*eval_cmd) {
       return run_eval(ev, g);
     } else if (*example_cmd) {
-      auto summary = tailor::examples::write_example_data(example_dir, {.seed = example_seed});
+      auto summary = tailor::examples::write_example_data(
+          example_dir, {.seed = example_seed, .classification_images_per_class = example_per_class});
       if (g.json) {
         nlohmann::json files = nlohmann::json::array();
         for (auto& f : summary.coco_files) files.push_back(f.string());

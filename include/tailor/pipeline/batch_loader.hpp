@@ -18,7 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "../backend/cpu/parallel.hpp"  // splitmix64
+#include "../core/error.hpp"
 #include "augment.hpp"
 #include "image_store.hpp"
 
@@ -46,9 +49,18 @@ template <class B>
 class batch_loader {
  public:
   // labels[i]: the classes of sample i (one for multiclass); classes: C (for multilabel targets).
+  // subset: the samples of the store this loader serves (a training or validation split); empty: all.
   batch_loader(const image_store& store, std::vector<std::vector<std::int32_t>> labels, int classes, bool multilabel,
-               const loader_options& o)
-      : store_(store), labels_(std::move(labels)), classes_(classes), multilabel_(multilabel), o_(o) {
+               const loader_options& o, std::vector<std::uint32_t> subset = {})
+      : store_(store), labels_(std::move(labels)), classes_(classes), multilabel_(multilabel), o_(o), subset_(std::move(subset)) {
+    if (subset_.empty()) {
+      subset_.resize(store_.size());
+      for (std::uint32_t i = 0; i < subset_.size(); ++i) subset_[i] = i;
+    }
+    for (auto i : subset_)
+      if (i >= store_.size())
+        throw error(failure_code::invalid_argument, fmt::format("batch_loader: sample {} of the subset is not in the store "
+                                                                "({} images)", i, store_.size()));
     if (o_.batch_size <= 0) o_.batch_size = 1;
     if (o_.workers <= 0) o_.workers = 1;
     if (o_.prefetch <= 0) o_.prefetch = 1;
@@ -58,14 +70,13 @@ class batch_loader {
   batch_loader& operator=(const batch_loader&) = delete;
 
   std::size_t batches_per_epoch() const {
-    const std::size_t n = store_.size(), b = std::size_t(o_.batch_size);
+    const std::size_t n = subset_.size(), b = std::size_t(o_.batch_size);
     return (o_.train && o_.drop_last && n >= b) ? n / b : (n + b - 1) / b;
   }
 
   void start_epoch(std::int64_t epoch) {
     stop();
-    order_.resize(store_.size());
-    for (std::uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    order_ = subset_;
     if (o_.train) {  // Fisher-Yates with our own generator: the same order on every platform
       std::mt19937_64 r(backend::cpu_detail::splitmix64(o_.seed ^ (std::uint64_t(epoch) * 0x9E3779B97F4A7C15ull)));
       for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[r() % i]);
@@ -166,6 +177,7 @@ class batch_loader {
   int classes_ = 0;
   bool multilabel_ = false;
   loader_options o_;
+  std::vector<std::uint32_t> subset_;
 
   std::vector<std::uint32_t> order_;
   std::int64_t epoch_ = 0;

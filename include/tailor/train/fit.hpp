@@ -40,24 +40,33 @@ struct fit_options {
   // run continues from it (and refuses one made with other options).
   std::filesystem::path checkpoint;
   bool resume = false;
+  // The samples of the store to train on (a training split); empty: all of them.
+  std::vector<std::uint32_t> subset;
+  // Asked before every step (and every batch of the linear probe's feature pass); false stops the
+  // run there, between two steps (fit_result::stopped): how a budget or a cancel stops training.
+  std::function<bool()> keep_going;
 };
 
 // The options a checkpoint must agree with to be resumed (everything that changes the numbers).
 inline std::string fit_config_text(const fit_options& o, std::string_view network) {
   const auto& t = o.train;
   const auto& a = o.loader.augment;
+  std::uint64_t subset_hash = 0xcbf29ce484222325ull;  // FNV-1a over the subset's indices
+  for (auto i : o.subset) subset_hash = (subset_hash ^ i) * 0x100000001b3ull;
   return fmt::format(
       "network={} epochs={} mode={} frozen_stages={} optimizer={} lr={} momentum={} nesterov={} weight_decay={} "
       "label_smoothing={} clip_norm={} warmup_epochs={} batch={} drop_last={} seed={} size={} scale=[{},{}] "
-      "ratio=[{},{}] flip={} jitter=[{},{},{}]",
+      "ratio=[{},{}] flip={} jitter=[{},{},{}] subset={}:{:016x}",
       network, o.epochs, int(o.mode), o.frozen_stages, int(t.optimizer), t.lr, t.momentum, t.nesterov, t.weight_decay,
       t.label_smoothing, t.clip_norm, o.warmup_epochs, o.loader.batch_size, o.loader.drop_last, o.loader.seed, a.size,
-      a.scale_min, a.scale_max, a.ratio_min, a.ratio_max, a.horizontal_flip, a.brightness, a.contrast, a.saturation);
+      a.scale_min, a.scale_max, a.ratio_min, a.ratio_max, a.horizontal_flip, a.brightness, a.contrast, a.saturation,
+      o.subset.size(), subset_hash);
 }
 
 struct fit_result {
   std::vector<epoch_report> epochs;
   std::int64_t steps = 0;
+  bool stopped = false;  // keep_going said no before the last epoch ended
 };
 
 namespace detail {
@@ -96,7 +105,8 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
   if (o.mode == finetune_mode::linear_probe) net.backbone().freeze_stages(net.backbone().stage_count());
 
   o.loader.train = o.mode != finetune_mode::linear_probe;
-  pipeline::batch_loader<B> loader(store, labels, classes, multilabel, o.loader);
+  pipeline::batch_loader<B> loader(store, labels, classes, multilabel, o.loader, o.subset);
+  auto stop_here = [&] { return o.keep_going && !o.keep_going(); };
   const auto per_epoch = std::int64_t(loader.batches_per_epoch());
   o.train.total_steps = std::max<std::int64_t>(1, per_epoch * o.epochs);
   o.train.warmup_steps = std::int64_t(o.warmup_epochs * double(per_epoch));
@@ -108,6 +118,10 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
   if (o.mode == finetune_mode::linear_probe) {
     loader.start_epoch(0);
     while (auto b = loader.next()) {
+      if (stop_here()) {
+        result.stopped = true;
+        return result;
+      }
       feature_batches.push_back(net.backbone().forward(std::move(b->images), false));
       b->images = tensor();
       probe_batches.push_back(std::move(*b));
@@ -154,6 +168,7 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
       std::mt19937_64 r(backend::cpu_detail::splitmix64(o.loader.seed + std::uint64_t(epoch)));
       for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[r() % i]);
       for (auto k : order) {
+        if ((result.stopped = stop_here())) break;
         const auto& b = probe_batches[k];
         const double loss = multilabel ? probe_trainer.step(feature_batches[k], b.targets) : probe_trainer.step(feature_batches[k], b.labels);
         account(loss, b.labels.size(), head.forward(feature_batches[k], false), b);
@@ -161,6 +176,7 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
     } else {
       loader.start_epoch(epoch);
       while (auto b = loader.next()) {
+        if ((result.stopped = stop_here())) break;
         const std::size_t n = b->labels.size();
         // Dropout masks from the step number: the same after a resume.
         net.backbone().reseed_dropout(backend::cpu_detail::splitmix64(o.loader.seed ^ std::uint64_t(full_trainer.steps())));
@@ -170,6 +186,7 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
         account(loss, n, logits, *b);
       }
     }
+    if (result.stopped) break;  // a partial epoch is neither reported nor checkpointed
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rep.loss = seen ? loss_sum / double(seen) : 0;
     rep.train_accuracy = seen && !multilabel ? double(correct) / double(seen) : 0;
@@ -191,7 +208,7 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
     }
     if (o.on_epoch) o.on_epoch(rep);
   }
-  result.steps = o.mode == finetune_mode::linear_probe ? probe_trainer.steps() : full_trainer.steps();
+  result.steps = probe ? probe_trainer.steps() : full_trainer.steps();
   return result;
 }
 

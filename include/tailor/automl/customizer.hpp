@@ -1,0 +1,841 @@
+#pragma once
+// The customizer: hand it a classification dataset and a budget, get back the best model the
+// budget can buy. Policies are types, chosen at compile time; hyper-parameters are run-time values.
+//
+//   using my_customizer = tailor::customizer<tailor::task::classification,
+//       tailor::backbones<tailor::nn::resnet<18>, tailor::nn::mobilenet_v3_small, tailor::nn::small_cnn>,
+//       tailor::search::asha, tailor::budget::compute_time, tailor::backend::cpu>;
+//   tailor::automl::customize_options o;
+//   o.budget_seconds = 300;
+//   auto result = my_customizer().train(samples, o);   // pipeline::classification_samples
+//
+// What a run does, in order:
+//   plan     calibrate this machine (automl/calibration.hpp), time one small step of each backbone,
+//            estimate the cheapest useful run and fail with budget_not_enough when the budget is
+//            below it — before anything is charged;
+//   decode   the images once into memory (charged);
+//   search   trials proposed by the search strategy, each trained on a stratified split and scored
+//            on its validation part (accuracy, or macro AP for multilabel); every step's busy time
+//            is charged, and a step starts only if it and the validation after it still fit;
+//   stop     when the strategy has nothing left, the score reaches its ceiling, the best score
+//            has not improved for `patience` trials, the budget cannot buy another trial, or on
+//            cancel — with the reason in the result;
+//   finish   retrain the best configuration on all the images when the budget allows, else keep
+//            the best trial's weights.
+// A trial that fails for a system reason (any exception but training_diverged) is retried once
+// and never charged. When every trial diverged, or none beat the majority-class baseline, the run
+// fails with training_diverged and advice.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "../backend/cpu.hpp"
+#include "../core/error.hpp"
+#include "../eval/classification.hpp"
+#include "../nn/backbones/mobilenet_v3_timm.hpp"
+#include "../nn/weights.hpp"
+#include "../pipeline/classification_samples.hpp"
+#include "../pipeline/image_store.hpp"
+#include "../task/classification_network.hpp"
+#include "../task/classification_predict.hpp"
+#include "../train/fit.hpp"
+#include "budget.hpp"
+#include "calibration.hpp"
+#include "search.hpp"
+#include "search_space.hpp"
+#include "trial_record.hpp"
+#include "validation_split.hpp"
+
+namespace tailor {
+
+// The backbones a customizer may choose from, as a compile-time list of tags.
+template <class... Tags>
+struct backbones {
+  static_assert(sizeof...(Tags) > 0, "tailor: backbones<...> needs at least one backbone tag (e.g. tailor::nn::small_cnn)");
+  static_assert((task::BackboneTag<Tags> && ...),
+                "tailor: every entry of backbones<...> must be a backbone tag with name, head_name and make<Backend>() "
+                "(tailor::nn::resnet<18>, nn::mobilenet_v3_small, nn::small_cnn, ...)");
+};
+
+namespace task {
+// The task policies. Detection joins them with its own issue.
+struct classification {
+  static constexpr std::string_view name = "classification";
+};
+}  // namespace task
+
+template <class T>
+concept Task = requires {
+  { T::name } -> std::convertible_to<std::string_view>;
+};
+
+namespace automl {
+
+// Where a run stands, after every step.
+struct progress {
+  double budget = 0, charged = 0;
+  std::size_t trial = 0, trials_done = 0;
+  std::string description;
+  int epochs = 0;
+  std::int64_t step = 0, steps = 0;  // of the current trial (all folds)
+  std::optional<double> best_score;
+  std::string phase;  // planning | decoding | trial | retraining
+};
+
+struct customize_options {
+  double budget_seconds = 300;
+  std::uint64_t seed = 0;
+  // The space to search; empty backbones: the customizer's list, with sizes and defaults chosen
+  // from the data (default_space).
+  std::optional<search_space> space;
+  search::options search;
+  double validation_fraction = 0.2;
+  std::size_t patience = 12;         // trials without a better score before the search stops
+  double target_score = 1.0;         // a validation score this high ends the search
+  bool retrain_on_all = true;
+  std::map<std::string, std::filesystem::path> pretrained;  // backbone name -> .safetensors (torchvision or timm names)
+  std::optional<calibration> machine;  // measured when not given
+  int loader_workers = 2;
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(const progress&)> on_progress;
+  std::function<void(const trial_record&)> on_trial;
+  // A better model was found (trial id, its weights): the Model object saves them as it goes.
+  std::function<void(std::size_t, const nn::safetensors_map&)> on_best;
+  // Called before every training step; may throw (tests inject system failures with it).
+  std::function<void(const trial_record&, int attempt, std::int64_t step)> on_step;
+  // Continue an earlier run: its trials are replayed into the search (not run again), its charge
+  // and best weights carried over.
+  std::vector<trial_record> resume_trials;
+  double resume_charged = 0;
+  nn::safetensors_map resume_best_weights;
+};
+
+enum class run_status { succeeded, cancelled };
+
+struct customize_result {
+  run_status status = run_status::succeeded;
+  std::string stopping_reason;
+  std::vector<trial_record> trials;
+  std::optional<std::size_t> best_trial;
+  trial_config config;
+  std::string backbone;
+  nn::backbone_options backbone_options;
+  int epochs = 0;
+  bool retrained_on_all = false;
+  nn::safetensors_map weights;  // the final model's tensors, by torchvision's names
+  double budget = 0, charged = 0;
+  double decode_cost = 0, retrain_cost = 0;  // budget units of the decoding and the final retraining
+  calibration machine;
+  double planning_seconds = 0;  // calibration and step probes: not charged
+  std::vector<std::string> classes;
+  bool multilabel = false;
+  pipeline::augment_options preprocessing;
+  int decode_side = 0;             // the images' longer side when decoded, before the resize to the input size
+  std::string score_name;          // accuracy_top1 or average_precision (macro)
+  double validation_score = 0, baseline_score = 0;
+  nlohmann::ordered_json validation_metrics;  // evaluate_classification's report on the best trial's validation images
+  std::size_t train_images = 0, validation_images = 0;
+  std::string validation;          // "hold-out 20%" or "3-fold"
+  std::string space_description;
+};
+
+// The space a user who sets nothing gets: input sizes that suit the images, learning rates and
+// regularisation that suit AdamW, fine-tuning modes when pretrained weights are given, and epochs
+// that give a small dataset enough steps (rung 0 takes at least 48 steps of 32 images; the top
+// rung 9 times as many epochs).
+inline search_space default_space(const std::vector<std::string>& backbone_names, int typical_side, bool pretrained,
+                                  std::size_t train_images) {
+  search_space s;
+  s.backbones = backbone_names;
+  s.input_sizes.clear();
+  for (int size : {64, 96, 128, 160, 224})
+    if (size <= std::max(64, int(typical_side * 1.1))) s.input_sizes.push_back(size);
+  while (s.input_sizes.size() > 3) s.input_sizes.erase(s.input_sizes.begin());  // the three largest that suit
+  s.learning_rates = {1e-3, 3e-3};
+  s.weight_decays = {0.01, 0.05};
+  s.batch_sizes = {32};
+  s.augmentations = {0.3, 0.6};
+  s.label_smoothings = {0.0, 0.1};
+  s.modes = pretrained ? std::vector<train::finetune_mode>{train::finetune_mode::full, train::finetune_mode::partial,
+                                                           train::finetune_mode::linear_probe}
+                       : std::vector<train::finetune_mode>{train::finetune_mode::full};
+  s.optimizers = {train::optimizer_kind::adamw};
+  const int steps_per_epoch = int(std::max<std::size_t>(1, (train_images + 31) / 32));
+  s.min_epochs = std::max(2, (48 + steps_per_epoch - 1) / steps_per_epoch);
+  s.max_epochs = 9 * s.min_epochs;
+  trial_config d;
+  const auto mobile = std::find(backbone_names.begin(), backbone_names.end(), "mobilenet_v3_small");
+  d.backbone = mobile != backbone_names.end() ? std::size_t(mobile - backbone_names.begin()) : 0;
+  d.input_size = s.input_sizes.back() >= 96 ? *std::lower_bound(s.input_sizes.begin(), s.input_sizes.end(), 96)
+                                            : s.input_sizes.back();
+  if (d.input_size > 128) d.input_size = 128;
+  d.learning_rate = 3e-3;
+  d.weight_decay = 0.05;
+  d.batch_size = 32;
+  d.augmentation = 0.3;
+  d.mode = train::finetune_mode::full;
+  d.label_smoothing = 0.1;
+  d.optimizer = train::optimizer_kind::adamw;
+  s.defaults = d;
+  return s;
+}
+
+// The augmentation a strength in [0, 1] stands for: how much of the image a crop may drop and how
+// strong the colour jitter is (0: the whole image, no jitter; 1: crops down to 10%, +-40%).
+inline pipeline::augment_options augmentation_for(double strength, int size) {
+  pipeline::augment_options a;
+  a.size = size;
+  a.scale_min = 1.0 - 0.9 * strength;
+  a.brightness = a.contrast = a.saturation = 0.4 * strength;
+  return a;
+}
+
+}  // namespace automl
+
+template <class TaskT, class Backbones, class Search, class Budget, class B = backend::cpu>
+class customizer;
+
+template <class TaskT, class... Tags, class Search, class Budget, class B>
+class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
+  static_assert(Task<TaskT>, "tailor: the task must be a task policy with a static name (tailor::task::classification)");
+  static_assert(std::is_same_v<TaskT, task::classification>,
+                "tailor: this customizer trains task::classification; detection comes with its own task policy");
+  static_assert(budget::BudgetPolicy<Budget>,
+                "tailor: the budget must be a budget policy: constructible from (seconds, calibration factor), with "
+                "charge, refund, restore, can_afford, left and a static name (tailor::budget::compute_time)");
+  static_assert(nn::Backend<B>, "tailor: the last argument must be a backend (tailor::backend::cpu)");
+  static_assert((search::check_search_strategy<Search>(), true));
+
+ public:
+  using backend = B;
+  static constexpr std::size_t backbone_count = sizeof...(Tags);
+  static constexpr std::string_view search_name = Search::name;
+  static constexpr std::string_view budget_name = Budget::name;
+
+  static std::vector<std::string> backbone_names() { return {std::string(Tags::name)...}; }
+
+  automl::customize_result train(const pipeline::classification_samples& samples, const automl::customize_options& o) const {
+    run r(samples, o);
+    return r.go();
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  static double since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+  // Calls f(std::type_identity<Tag>{}) for the index-th backbone tag.
+  template <class F>
+  static void with_backbone(std::size_t index, F&& f) {
+    std::size_t i = 0;
+    ((i++ == index ? (f(std::type_identity<Tags>{}), true) : false) || ...);
+  }
+
+  // What one step costs per image, measured before anything is charged.
+  struct step_cost {
+    double train = 0, eval = 0;  // busy seconds per image at `size`
+    int size = 64;
+    double at(double per_image, int s) const { return per_image * double(s) * double(s) / (double(size) * double(size)); }
+  };
+
+  class run {
+   public:
+    run(const pipeline::classification_samples& samples, const automl::customize_options& o) : samples_(samples), o_(o) {}
+
+    automl::customize_result go() {
+      const auto planning_start = clock::now();
+      check_input();
+      result_.classes = samples_.class_names;
+      result_.multilabel = samples_.multilabel;
+      result_.score_name = samples_.multilabel ? "average_precision" : "accuracy_top1";
+      progress_.phase = "planning";
+      report_progress();
+      result_.machine = o_.machine ? *o_.machine : automl::calibrate<B>();
+      budget_.emplace(o_.budget_seconds, result_.machine.factor);
+      budget_->restore(o_.resume_charged);
+      result_.budget = o_.budget_seconds;
+
+      // The images' typical size decides the input sizes worth trying.
+      std::vector<int> sides;
+      const std::size_t sample_count = std::min<std::size_t>(samples_.files.size(), 64);
+      for (std::size_t i = 0; i < sample_count; ++i) {
+        const auto info = data::read_image_info(samples_.files[i * samples_.files.size() / sample_count]);
+        sides.push_back(std::min(info.width(), info.height()));
+      }
+      std::nth_element(sides.begin(), sides.begin() + std::ptrdiff_t(sides.size() / 2), sides.end());
+      const int typical = sides[sides.size() / 2];
+      const std::size_t train_estimate = std::size_t(double(samples_.files.size()) * (1.0 - o_.validation_fraction));
+      space_ = o_.space ? *o_.space
+                        : automl::default_space(customizer::backbone_names(), typical, !o_.pretrained.empty(), train_estimate);
+      if (space_.backbones.empty()) space_.backbones = customizer::backbone_names();
+      for (const auto& b : space_.backbones)
+        if (!index_of_backbone(b))
+          throw error(failure_code::invalid_argument,
+                      fmt::format("the search space names the backbone '{}', which this customizer was not built with ({})",
+                                  b, fmt::join(customizer::backbone_names(), ", ")));
+      for (const auto& [name, file] : o_.pretrained) {
+        if (!index_of_backbone(name))
+          throw error(failure_code::invalid_argument,
+                      fmt::format("pretrained weights are given for '{}', which is not among the backbones ({})", name,
+                                  fmt::join(customizer::backbone_names(), ", ")));
+        conventions_[name] = nn::detect_weights_convention(nn::read_safetensors(file));
+      }
+      space_.validate();
+      result_.space_description = fmt::format("{} configurations: backbones {}, sizes {}, epochs {}..{}", space_.size(),
+                                              fmt::join(space_.backbones, "/"), fmt::join(space_.input_sizes, "/"),
+                                              space_.min_epochs, space_.max_epochs);
+      const int max_size = *std::max_element(space_.input_sizes.begin(), space_.input_sizes.end());
+
+      // The split: one stratified hold-out, or 3 folds when a class has too few images for one.
+      const std::size_t smallest = automl::smallest_class(samples_.labels);
+      if (smallest >= 10 || samples_.files.size() > 2000) {
+        folds_.push_back(automl::stratified_holdout(samples_.labels, o_.validation_fraction, o_.seed));
+        result_.validation = fmt::format("hold-out {:.0f}%", 100 * o_.validation_fraction);
+      } else {
+        folds_ = automl::stratified_folds(samples_.labels, 3, o_.seed);
+        result_.validation = "3-fold";
+      }
+      result_.train_images = folds_.front().train.size();
+      result_.validation_images = folds_.front().validation.size();
+      if (folds_.front().validation.empty() || folds_.front().train.empty())
+        throw error(failure_code::dataset_corrupt,
+                    fmt::format("{} images are too few to train and validate a model: add images (at least two per tag)",
+                                samples_.files.size()));
+
+      // Probes: one small step of each backbone, and the decode time of a few images.
+      const double decode_per_image = [&] {
+        const auto t = clock::now();
+        const std::size_t n = std::min<std::size_t>(samples_.files.size(), 8);
+        for (std::size_t i = 0; i < n; ++i) (void)pipeline::image_store::decode(samples_.files[i], max_size * 5 / 4);
+        return since(t) / double(n);
+      }();
+      for (std::size_t b = 0; b < space_.backbones.size(); ++b) costs_.push_back(probe(*index_of_backbone(space_.backbones[b])));
+      result_.planning_seconds = since(planning_start);
+
+      // The cheapest useful run: the cheapest backbone at the smallest size for the fewest epochs.
+      const double decode_estimate = decode_per_image * double(samples_.files.size());
+      double cheapest = 1e300;
+      std::size_t cheapest_backbone = 0;
+      for (std::size_t b = 0; b < space_.backbones.size(); ++b) {
+        automl::trial_config c = space_.defaults;
+        c.backbone = b;
+        c.input_size = *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end());
+        c.mode = space_.modes.front();
+        const double e = estimate(c, space_.min_epochs, false);
+        if (e < cheapest) cheapest = e, cheapest_backbone = b;
+      }
+      const double minimum = budget_->units(decode_estimate + cheapest) + o_.resume_charged;
+      if (minimum > budget_->total()) {
+        const double suggested = std::max(minimum * 4, minimum + 120);
+        throw error(failure_code::budget_not_enough,
+                    fmt::format("a budget of {} cannot buy the cheapest useful run for these {} images ({} at {} px for {} "
+                                "epochs, about {} of compute on this machine); give at least {}, and {} or more for a "
+                                "search that can find a good model",
+                                budget::format_duration(budget_->total()), samples_.files.size(),
+                                space_.backbones[cheapest_backbone],
+                                *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end()), space_.min_epochs,
+                                budget::format_duration(minimum), budget::format_duration(std::ceil(minimum)),
+                                budget::format_duration(nice_round(suggested))));
+      }
+
+      // Decode once, charged.
+      progress_.phase = "decoding";
+      report_progress();
+      pipeline::image_store_options so;
+      so.max_side = max_size * 5 / 4;  // room for crops without upscaling
+      result_.decode_side = so.max_side;
+      store_.emplace(samples_.files, so);
+      const auto preload_start = clock::now();
+      store_->preload();
+      const double charged_before_decode = budget_->charged();
+      budget_->charge(since(preload_start));
+      result_.decode_cost = budget_->charged() - charged_before_decode;
+
+      baseline_ = baseline_score();
+      result_.baseline_score = baseline_;
+      search();
+      finish();
+      result_.charged = budget_->charged();
+      return std::move(result_);
+    }
+
+   private:
+    // ---- planning -------------------------------------------------------------------------------
+    void check_input() const {
+      if (samples_.files.empty())
+        throw error(failure_code::dataset_corrupt, "the dataset has no images: add images and their tags");
+      if (samples_.class_names.size() < 2 && !samples_.multilabel)
+        throw error(failure_code::dataset_corrupt,
+                    fmt::format("a classifier needs at least two tags; the dataset has {}", samples_.class_names.size()));
+      if (!(o_.validation_fraction > 0 && o_.validation_fraction < 1))
+        throw error(failure_code::invalid_argument,
+                    fmt::format("validation_fraction must be in (0, 1), got {}", o_.validation_fraction));
+    }
+
+    static std::optional<std::size_t> index_of_backbone(std::string_view name) {
+      const auto names = customizer::backbone_names();
+      const auto it = std::find(names.begin(), names.end(), name);
+      if (it == names.end()) return std::nullopt;
+      return std::size_t(it - names.begin());
+    }
+
+    static double nice_round(double seconds) {
+      for (double step : {10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0})
+        if (seconds <= step * 10) return std::ceil(seconds / step) * step;
+      return std::ceil(seconds / 3600.0) * 3600.0;
+    }
+
+    // The options a backbone is built with: the naming convention of its pretrained file; from
+    // scratch, timm's recipe (for MobileNetV3 its norms' momentum 0.1, where torchvision's 0.01
+    // leaves the running statistics far from the data after a short training).
+    nn::backbone_options backbone_options_for(std::string_view name) const {
+      nn::backbone_options bo;
+      const auto it = conventions_.find(std::string(name));
+      bo.convention = it != conventions_.end() ? it->second : nn::weights_convention::timm;
+      return bo;
+    }
+
+    // One warm-up and one timed step on 8 random images at the smallest size, and one forward.
+    step_cost probe(std::size_t tag_index) const {
+      step_cost c;
+      c.size = *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end());
+      with_backbone(tag_index, [&](auto tag) {
+        using Tag = typename decltype(tag)::type;
+        constexpr std::size_t n = 8;
+        task::classification_network<Tag, B> net(int(std::max<std::size_t>(2, samples_.class_names.size())),
+                                                 backbone_options_for(Tag::name), o_.seed);
+        train::classification_train_options t;
+        t.optimizer = train::optimizer_kind::adamw;
+        t.lr = 1e-4;
+        t.total_steps = 4;
+        train::classification_trainer trainer(net, t);
+        using tensor = typename B::tensor;
+        tensor x = tensor::from_shape({n, 3, std::size_t(c.size), std::size_t(c.size)});
+        std::fill(x.begin(), x.end(), typename B::value_type(0.1));
+        std::vector<std::int32_t> labels(n, 0);
+        trainer.step(x, labels);
+        auto t0 = clock::now();
+        trainer.step(x, labels);
+        c.train = since(t0) / double(n);
+        t0 = clock::now();
+        (void)net.forward(x, false);
+        c.eval = since(t0) / double(n);
+      });
+      return c;
+    }
+
+    // Busy seconds a trial should take on this machine (all folds), or a final run on all images.
+    double estimate(const automl::trial_config& c, int epochs, bool all_images) const {
+      const auto& cost = costs_[c.backbone];
+      const double train_img = cost.at(cost.train, c.input_size), eval_img = cost.at(cost.eval, c.input_size);
+      const double n_train = double(all_images ? samples_.files.size() : folds_.front().train.size());
+      const double n_val = all_images ? 0.0 : double(folds_.front().validation.size());
+      double per_fold = 0;
+      switch (c.mode) {
+        case train::finetune_mode::linear_probe: per_fold = n_train * eval_img * 1.2; break;
+        case train::finetune_mode::partial: per_fold = 0.8 * epochs * n_train * train_img; break;
+        case train::finetune_mode::full: per_fold = epochs * n_train * train_img; break;
+      }
+      per_fold += n_val * eval_img + 0.2;  // + building the network, starting the loader
+      return per_fold * double(all_images ? 1 : folds_.size());
+    }
+
+    double baseline_score() const {
+      // The majority class's share (multiclass) or the mean tag frequency (the macro AP of a
+      // constant score) on the validation images.
+      std::map<std::int32_t, double> count;
+      double n = 0;
+      for (const auto& f : folds_)
+        for (auto i : f.validation) {
+          for (auto c : samples_.labels[i]) count[c] += 1;
+          n += 1;
+        }
+      if (n == 0 || count.empty()) return 0;
+      if (!samples_.multilabel) {
+        double top = 0;
+        for (const auto& [c, k] : count) top = std::max(top, k);
+        return top / n;
+      }
+      double sum = 0;
+      for (const auto& [c, k] : count) sum += k / n;
+      return sum / double(count.size());
+    }
+
+    // ---- the search ------------------------------------------------------------------------------
+    void search() {
+      search::options so = o_.search;
+      so.seed ^= o_.seed;
+      Search strategy(space_, so);
+      std::size_t since_improvement = 0, skipped_in_a_row = 0, diverged = 0, completed = 0;
+      std::string reason;
+      for (;;) {
+        if (cancelled()) {
+          reason = "cancelled";
+          break;
+        }
+        auto request = strategy.next();
+        if (!request) {
+          reason = "the search space is exhausted";
+          break;
+        }
+        automl::trial_record rec;
+        rec.id = request->id;
+        rec.config = request->config;
+        rec.epochs = request->epochs;
+        rec.rung = request->rung;
+        rec.promoted_from = request->promoted_from;
+        rec.backbone = space_.backbones[rec.config.backbone];
+        rec.description = fmt::format("{} {} epochs", automl::describe(rec.config, space_), rec.epochs);
+
+        if (rec.id < o_.resume_trials.size()) {  // replay a trial of the earlier run
+          const auto& old = o_.resume_trials[rec.id];
+          if (!(old.config == rec.config) || old.epochs != rec.epochs)
+            throw error(failure_code::invalid_argument,
+                        fmt::format("cannot resume: trial {} was '{}' and the search now proposes '{}' (the options or "
+                                    "the tailor version changed); train a new model instead",
+                                    rec.id, old.description, rec.description));
+          rec = old;
+          if (rec.outcome == "completed" && (!best_ || rec.score > result_.trials[*best_].score)) {
+            best_ = result_.trials.size();
+            best_weights_ = o_.resume_best_weights;
+          }
+        } else {
+          const double needed = estimate(rec.config, rec.epochs, false);
+          if (!budget_->can_afford(needed)) {
+            rec.outcome = "skipped";
+            rec.message = fmt::format("needs about {}, {} left", budget::format_duration(budget_->units(needed)),
+                                      budget::format_duration(budget_->left()));
+          } else {
+            run_trial(rec);
+          }
+        }
+        result_.trials.push_back(rec);
+        if (rec.id >= o_.resume_trials.size() && o_.on_trial) o_.on_trial(rec);
+        search::trial_outcome outcome;
+        outcome.id = rec.id;
+        outcome.score = rec.score;
+        outcome.failed = rec.outcome != "completed";
+        strategy.report(outcome);
+
+        if (rec.outcome == "cancelled") {
+          reason = "cancelled";
+          break;
+        }
+        if (rec.outcome == "stopped") {
+          reason = "the budget is spent";
+          break;
+        }
+        skipped_in_a_row = rec.outcome == "skipped" ? skipped_in_a_row + 1 : 0;
+        if (skipped_in_a_row >= 3 || budget_->left() <= 0) {
+          reason = "the budget left cannot buy another trial";
+          break;
+        }
+        diverged += rec.outcome == "diverged";
+        if (rec.outcome == "completed") {
+          ++completed;
+          if (!best_ || rec.score > result_.trials[*best_].score) {
+            best_ = result_.trials.size() - 1;
+            since_improvement = 0;
+            if (o_.on_best && rec.id >= o_.resume_trials.size()) o_.on_best(rec.id, best_weights_);
+          } else {
+            ++since_improvement;
+          }
+          if (result_.trials[*best_].score >= o_.target_score) {
+            reason = fmt::format("the validation score reached its ceiling ({:.4g})", result_.trials[*best_].score);
+            break;
+          }
+          if (since_improvement >= o_.patience) {
+            reason = fmt::format("the best score has not improved in {} trials", o_.patience);
+            break;
+          }
+        }
+      }
+      result_.stopping_reason = reason;
+      if (reason == "cancelled") result_.status = automl::run_status::cancelled;
+      if (!best_ && result_.status != automl::run_status::cancelled) {
+        if (diverged > 0 && completed == 0)
+          throw error(failure_code::training_diverged,
+                      fmt::format("every trial diverged ({} of {}): check that the tags are right and the images are "
+                                  "what you expect, add images, or search lower learning rates",
+                                  diverged, result_.trials.size()));
+        throw error(failure_code::budget_not_enough,
+                    fmt::format("no trial could finish within the budget of {} ({}); give a larger budget",
+                                budget::format_duration(budget_->total()), reason));
+      }
+      // Beating the baseline means by more than chance: one standard error of a score of that
+      // level on this many validation images (on 20 images and a baseline of 0.8, 0.09).
+      const double n = double(folds_.front().validation.size() * folds_.size());
+      const double margin = std::sqrt(baseline_ * (1 - baseline_) / std::max(1.0, n));
+      if (best_ && result_.trials[*best_].score <= baseline_ + margin && result_.status != automl::run_status::cancelled)
+        throw error(failure_code::training_diverged,
+                    fmt::format("no trial beat the trivial baseline (always the most frequent tag: {} {:.4g}, give or take "
+                                "{:.2g} on {} validation images; the best trial: {:.4g}): the tags may not match the images "
+                                "— check the labels, add images, or give images of better quality",
+                                result_.score_name, baseline_, margin, n, result_.trials[*best_].score));
+    }
+
+    bool cancelled() const { return o_.cancel && o_.cancel->load(); }
+
+    // Runs a trial (every fold), retrying once after a system failure, never charging one.
+    void run_trial(automl::trial_record& rec) {
+      for (int attempt = 1; attempt <= 2; ++attempt) {
+        rec.attempts = attempt;
+        const double charged_before = budget_->charged();
+        const auto start = clock::now();
+        try {
+          run_folds(rec, attempt);
+          rec.seconds = since(start);
+          rec.cost = budget_->charged() - charged_before;
+          return;
+        } catch (const error& e) {
+          rec.seconds = since(start);
+          rec.cost = budget_->charged() - charged_before;
+          if (e.code() == failure_code::training_diverged) {
+            rec.outcome = "diverged";
+            rec.message = e.what();
+            return;
+          }
+          budget_->refund(rec.cost);
+          rec.cost = 0;
+          rec.outcome = "failed";
+          rec.message = e.what();
+        } catch (const std::exception& e) {
+          rec.seconds = since(start);
+          budget_->refund(budget_->charged() - charged_before);
+          rec.cost = 0;
+          rec.outcome = "failed";
+          rec.message = e.what();
+        }
+      }
+    }
+
+    void run_folds(automl::trial_record& rec, int attempt) {
+      double score_sum = 0;
+      std::optional<nn::safetensors_map> first_weights;
+      std::vector<double> first_probabilities;
+      const std::int64_t per_fold = std::int64_t(rec.epochs) *
+          std::int64_t((folds_.front().train.size() + std::size_t(rec.config.batch_size) - 1) / std::size_t(rec.config.batch_size));
+      progress_.phase = "trial";
+      progress_.trial = rec.id;
+      progress_.description = rec.description;
+      progress_.epochs = rec.epochs;
+      progress_.steps = per_fold * std::int64_t(folds_.size());
+      progress_.step = 0;
+      for (std::size_t f = 0; f < folds_.size(); ++f) {
+        fold_result fr = train_fold(rec, attempt, folds_[f], f, false);
+        if (fr.stopped) {
+          rec.outcome = cancelled() ? "cancelled" : "stopped";
+          rec.message = cancelled() ? "cancelled by the user" : "stopped at a step boundary: the budget would not cover the next step";
+          return;
+        }
+        score_sum += fr.score;
+        if (f == 0) {
+          first_weights = std::move(fr.weights);
+          first_probabilities = std::move(fr.probabilities);
+        }
+      }
+      rec.score = score_sum / double(folds_.size());
+      rec.outcome = "completed";
+      if (!best_ || rec.score > result_.trials[*best_].score) {
+        best_weights_ = std::move(*first_weights);
+        best_probabilities_ = std::move(first_probabilities);
+        best_fold_ = 0;
+      }
+    }
+
+    struct fold_result {
+      bool stopped = false;
+      double score = 0;
+      nn::safetensors_map weights;
+      std::vector<double> probabilities;
+    };
+
+    // Trains one configuration on one split (or on all images), charging every step.
+    fold_result train_fold(const automl::trial_record& rec, int attempt, const automl::validation_split& split, std::size_t fold,
+                           bool all_images) {
+      fold_result out;
+      const auto& c = rec.config;
+      const auto& cost = costs_[c.backbone];
+      double worst_step = cost.at(cost.train, c.input_size) * c.batch_size;
+      const double eval_reserve =
+          all_images ? 0.0 : cost.at(cost.eval, c.input_size) * double(split.validation.size()) * 1.5 + 0.1;
+      auto last = clock::now();
+      double reserve = eval_reserve;
+      std::int64_t step = 0;
+      // Charges the busy time since the last call; says whether the next step (and the
+      // validation after the last one) still fits.
+      auto keep_going = [&]() -> bool {
+        const double dt = since(last);
+        last = clock::now();
+        budget_->charge(dt);
+        if (step > 0) worst_step = std::max(worst_step, dt);
+        if (o_.on_step) o_.on_step(rec, attempt, step);
+        ++step;
+        ++progress_.step;
+        progress_.charged = budget_->charged();
+        report_progress();
+        if (cancelled()) return false;
+        return budget_->can_afford(1.5 * worst_step + reserve);
+      };
+      const std::uint64_t seed = ::tailor::backend::cpu_detail::splitmix64(o_.seed ^ (0x9E3779B97F4A7C15ull * (rec.id + 1)) ^ (fold << 48));
+      with_backbone(*index_of_backbone(space_.backbones[c.backbone]), [&](auto tag) {
+        using Tag = typename decltype(tag)::type;
+        const nn::backbone_options bo = backbone_options_for(Tag::name);
+        task::classification_network<Tag, B> net(int(samples_.class_names.size()), bo, seed);
+        if (auto it = o_.pretrained.find(std::string(Tag::name)); it != o_.pretrained.end()) {
+          nn::load_options lo;
+          if (bo.convention == nn::weights_convention::timm) lo = nn::timm_mobilenet_v3_load_options(timm_size<Tag>());
+          lo.skip_prefixes = {std::string(Tag::head_name)};
+          nn::load_weights(net, it->second, lo);
+        }
+        train::fit_options f;
+        f.epochs = rec.epochs;
+        f.mode = c.mode;
+        f.frozen_stages = c.mode == train::finetune_mode::partial ? std::max(1, net.backbone().stage_count() / 2) : 0;
+        f.train.optimizer = c.optimizer;
+        f.train.lr = c.learning_rate;
+        f.train.weight_decay = c.weight_decay;
+        f.train.label_smoothing = samples_.multilabel ? 0.0 : c.label_smoothing;
+        f.train.clip_norm = 5.0;
+        f.warmup_epochs = std::min(1.0, 0.1 * rec.epochs);
+        f.loader.batch_size = c.batch_size;
+        f.loader.drop_last = true;
+        f.loader.workers = o_.loader_workers;
+        f.loader.seed = seed;
+        f.loader.augment = automl::augmentation_for(c.augmentation, c.input_size);
+        f.subset = all_images ? std::vector<std::uint32_t>{} : split.train;
+        f.keep_going = keep_going;
+        const auto fitted = train::fit_classifier(net, *store_, samples_.labels, samples_.multilabel, f);
+        if (fitted.stopped) {
+          out.stopped = true;
+          return;
+        }
+        if (!all_images) {
+          reserve = 0;
+          auto probabilities = task::predict_probabilities(net, *store_, split.validation, f.loader.augment,
+                                                           samples_.multilabel, 64, keep_going);
+          if (!probabilities) {
+            out.stopped = true;
+            return;
+          }
+          out.score = score(*probabilities, split.validation);
+          out.probabilities = std::move(*probabilities);
+        }
+        (void)keep_going();  // charge the validation's last batch
+        out.weights = nn::to_safetensors(net);
+      });
+      return out;
+    }
+
+    template <class Tag>
+    static nn::mobilenet_v3_size timm_size() {
+      return Tag::name == std::string_view("mobilenet_v3_large") ? nn::mobilenet_v3_size::large : nn::mobilenet_v3_size::small;
+    }
+
+    eval::classification_accumulator accumulator_for(const std::vector<double>& probabilities,
+                                                     const std::vector<std::uint32_t>& images) const {
+      const std::size_t classes = samples_.class_names.size();
+      eval::classification_metrics_options mo;
+      mo.class_names = samples_.class_names;
+      mo.top_k = {1};
+      if (classes >= 5) mo.top_k.push_back(5);
+      eval::classification_accumulator acc(classes, samples_.multilabel ? eval::classification_kind::multilabel
+                                                                        : eval::classification_kind::multiclass, mo);
+      std::vector<std::int32_t> targets;
+      for (auto i : images) {
+        if (!samples_.multilabel) {
+          targets.push_back(samples_.labels[i].front());
+          continue;
+        }
+        std::vector<std::int32_t> row(classes, 0);
+        for (auto c : samples_.labels[i]) row[std::size_t(c)] = 1;
+        targets.insert(targets.end(), row.begin(), row.end());
+      }
+      acc.add(std::span<const double>(probabilities), std::span<const std::int32_t>(targets));
+      return acc;
+    }
+
+    double score(const std::vector<double>& probabilities, const std::vector<std::uint32_t>& images) const {
+      const auto acc = accumulator_for(probabilities, images);
+      return samples_.multilabel ? acc.average_precision(eval::averaging::macro) : acc.top_k_accuracy(1);
+    }
+
+    // ---- the final model -----------------------------------------------------------------------------
+    void finish() {
+      if (!best_) return;  // cancelled before any trial completed: nothing to keep
+      const auto& best = result_.trials[*best_];
+      result_.best_trial = best.id;
+      result_.config = best.config;
+      result_.backbone = best.backbone;
+      result_.backbone_options = backbone_options_for(best.backbone);
+      result_.epochs = best.epochs;
+      result_.validation_score = best.score;
+      result_.preprocessing = automl::augmentation_for(0, best.config.input_size);
+      if (!best_probabilities_.empty())
+        result_.validation_metrics = accumulator_for(best_probabilities_, folds_[best_fold_].validation).report();
+      result_.weights = best_weights_;
+      if (result_.status == automl::run_status::cancelled || !o_.retrain_on_all) return;
+      const double needed = estimate(best.config, best.epochs, true);
+      if (!budget_->can_afford(1.25 * needed)) {
+        result_.stopping_reason += "; kept the best trial's weights (retraining on all the images would exceed the budget)";
+        return;
+      }
+      progress_.phase = "retraining";
+      progress_.description = best.description;
+      automl::trial_record final_run = best;
+      final_run.id = result_.trials.size() + 1000;  // its own seed
+      const double charged_before = budget_->charged();
+      const auto fr = train_fold(final_run, 1, folds_.front(), 0, true);
+      result_.retrain_cost = budget_->charged() - charged_before;
+      if (fr.stopped) {
+        result_.stopping_reason += cancelled() ? "; retraining on all the images was cancelled, kept the best trial's weights"
+                                               : "; retraining on all the images ran out of budget, kept the best trial's weights";
+        return;
+      }
+      result_.weights = fr.weights;
+      result_.retrained_on_all = true;
+    }
+
+    void report_progress() {
+      if (!o_.on_progress) return;
+      progress_.budget = budget_ ? budget_->total() : o_.budget_seconds;
+      progress_.charged = budget_ ? budget_->charged() : 0;
+      progress_.trials_done = result_.trials.size();
+      if (best_) progress_.best_score = result_.trials[*best_].score;
+      o_.on_progress(progress_);
+    }
+
+    const pipeline::classification_samples& samples_;
+    const automl::customize_options& o_;
+    automl::customize_result result_;
+    automl::search_space space_;
+    std::optional<Budget> budget_;
+    std::optional<pipeline::image_store> store_;
+    std::vector<automl::validation_split> folds_;
+    std::vector<step_cost> costs_;  // per entry of space_.backbones
+    std::map<std::string, nn::weights_convention> conventions_;  // of the pretrained files
+    std::optional<std::size_t> best_;  // index into result_.trials
+    nn::safetensors_map best_weights_;
+    std::vector<double> best_probabilities_;
+    std::size_t best_fold_ = 0;
+    double baseline_ = 0;
+    automl::progress progress_;
+  };
+};
+
+}  // namespace tailor

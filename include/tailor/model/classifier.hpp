@@ -1,0 +1,167 @@
+#pragma once
+// A trained classifier loaded from the workspace, whatever backbone it chose: the network is
+// built at run time from the Model object's description, so a program analyzes with models it
+// did not compile in.
+//
+//   auto m = tailor::classifier::load(ws, "fruit-model");
+//   tailor::analysis a = m.analyze("photo.jpg");   // tags, highest confidence first
+//   auto json = tailor::to_azure_json(a);          // {"customModelResult": {"tagsResult": {"values": [...]}}}
+//
+// Confidences are softmax probabilities (multiclass: they sum to 1) or per-tag sigmoids
+// (multilabel: each tag on its own). Images go through the training's evaluation transform.
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../backend/cpu.hpp"
+#include "../data/image_decode.hpp"
+#include "../data/image_resize.hpp"
+#include "../nn/backbones/mobilenet_v3.hpp"
+#include "../nn/backbones/resnet.hpp"
+#include "../nn/backbones/small_cnn.hpp"
+#include "../nn/weights.hpp"
+#include "../pipeline/augment.hpp"
+#include "../pipeline/image_store.hpp"
+#include "../task/classification_network.hpp"
+#include "../task/classification_predict.hpp"
+#include "model.hpp"
+
+namespace tailor {
+
+struct tag_confidence {
+  std::string name;
+  double confidence = 0;
+};
+
+struct analysis {
+  std::vector<tag_confidence> tags;  // every tag of the model, highest confidence first
+};
+
+// {"customModelResult": {"tagsResult": {"values": [{"name", "confidence"}, ...]}}}, as Azure's
+// Image Analysis 4.0 answered for custom models.
+inline nlohmann::ordered_json to_azure_json(const analysis& a) {
+  auto values = nlohmann::ordered_json::array();
+  for (const auto& t : a.tags) values.push_back({{"name", t.name}, {"confidence", t.confidence}});
+  return {{"customModelResult", {{"tagsResult", {{"values", values}}}}}};
+}
+
+class classifier {
+ public:
+  using B = backend::cpu;
+  using tensor = typename B::tensor;
+
+  // Loads a model that has weights (succeeded, or cancelled after a trial completed).
+  static classifier load(const workspace& ws, std::string_view name) {
+    classifier c;
+    c.info_ = get_model(ws, name);
+    const auto& m = c.info_;
+    const auto weights = model_dir(ws, name) / "weights.safetensors";
+    std::error_code ec;
+    if (m.status == model_status::failed || !std::filesystem::is_regular_file(weights, ec))
+      throw error(failure_code::invalid_argument,
+                  fmt::format("the model '{}' is {}{} and has no weights to analyze with; {}", name, to_string(m.status),
+                              m.failure ? fmt::format(" ({})", to_string(*m.failure)) : std::string(),
+                              m.status == model_status::training ? "wait for its training to finish"
+                                                                 : "train it ('tailor model train')"));
+    c.network_ = make_network(m);
+    c.network_->load(weights);
+    c.preprocessing_.size = m.input_size;
+    c.preprocessing_.mean = m.mean;
+    c.preprocessing_.std = m.std;
+    return c;
+  }
+
+  const model_object& info() const { return info_; }
+  const pipeline::augment_options& preprocessing() const { return preprocessing_; }
+
+  analysis analyze(const data::image& image) { return analyze(std::span<const data::image>(&image, 1)).front(); }
+  analysis analyze(const std::filesystem::path& file) {
+    const auto img = pipeline::image_store::decode(file, info_.decode_side);
+    return analyze(img);
+  }
+
+  // Batched: one forward pass per 32 images.
+  std::vector<analysis> analyze(std::span<const data::image> images) {
+    std::vector<analysis> out;
+    const std::size_t s = std::size_t(preprocessing_.size), plane = 3 * s * s, classes = info_.classes.size();
+    for (std::size_t begin = 0; begin < images.size(); begin += 32) {
+      const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
+      tensor x = tensor::from_shape({n, 3, s, s});
+      for (std::size_t k = 0; k < n; ++k) {
+        const auto& img = images[begin + k];
+        // As in training: bounded at decode time, then resized to the input size.
+        const auto [w, h] = pipeline::image_store::bounded(img.width, img.height, info_.decode_side);
+        if (w != img.width || h != img.height) pipeline::prepare_eval(data::resize(img, w, h), preprocessing_, x.data() + k * plane);
+        else pipeline::prepare_eval(img, preprocessing_, x.data() + k * plane);
+      }
+      const auto p = network_->probabilities(std::move(x), info_.multilabel);
+      for (std::size_t k = 0; k < n; ++k) {
+        analysis a;
+        for (std::size_t c = 0; c < classes; ++c) a.tags.push_back({info_.classes[c], p[k * classes + c]});
+        std::stable_sort(a.tags.begin(), a.tags.end(), [](const auto& l, const auto& r) { return l.confidence > r.confidence; });
+        out.push_back(std::move(a));
+      }
+    }
+    return out;
+  }
+
+  // Probabilities (N x C, in the model's class order) for images of a store: evaluations.
+  std::vector<double> probabilities(const pipeline::image_store& store) {
+    return network_->store_probabilities(store, preprocessing_, info_.multilabel);
+  }
+
+ private:
+  // The network behind a run-time backbone name.
+  struct network_base {
+    virtual ~network_base() = default;
+    virtual std::vector<double> probabilities(tensor x, bool multilabel) = 0;
+    virtual std::vector<double> store_probabilities(const pipeline::image_store& store, const pipeline::augment_options& p,
+                                                    bool multilabel) = 0;
+    virtual nn::load_report load(const std::filesystem::path& file) = 0;
+  };
+  template <class Tag>
+  struct network final : network_base {
+    task::classification_network<Tag, B> net;
+    network(int classes, const nn::backbone_options& o) : net(classes, o) {}
+    std::vector<double> probabilities(tensor x, bool multilabel) override {
+      auto p = task::probabilities(net.forward(std::move(x), false), multilabel);
+      net.release_cache();
+      return p;
+    }
+    std::vector<double> store_probabilities(const pipeline::image_store& store, const pipeline::augment_options& p,
+                                            bool multilabel) override {
+      return *task::predict_probabilities(net, store, {}, p, multilabel);
+    }
+    nn::load_report load(const std::filesystem::path& file) override { return nn::load_weights(net, file); }
+  };
+
+  static std::unique_ptr<network_base> make_network(const model_object& m) {
+    nn::backbone_options o;
+    o.width = m.width;
+    o.convention = m.convention;
+    const int classes = int(m.classes.size());
+    if (m.backbone == nn::resnet<18>::name) return std::make_unique<network<nn::resnet<18>>>(classes, o);
+    if (m.backbone == nn::resnet<34>::name) return std::make_unique<network<nn::resnet<34>>>(classes, o);
+    if (m.backbone == nn::mobilenet_v3_small::name) return std::make_unique<network<nn::mobilenet_v3_small>>(classes, o);
+    if (m.backbone == nn::mobilenet_v3_large::name) return std::make_unique<network<nn::mobilenet_v3_large>>(classes, o);
+    if (m.backbone == nn::small_cnn::name) return std::make_unique<network<nn::small_cnn>>(classes, o);
+    throw error(failure_code::invalid_argument,
+                fmt::format("the model '{}' uses the backbone '{}', which this program does not know (resnet18, resnet34, "
+                            "mobilenet_v3_small, mobilenet_v3_large, small_cnn)",
+                            m.name, m.backbone));
+  }
+
+  model_object info_;
+  std::unique_ptr<network_base> network_;
+  pipeline::augment_options preprocessing_;
+};
+
+}  // namespace tailor

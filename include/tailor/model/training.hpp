@@ -1,0 +1,280 @@
+#pragma once
+// Training and evaluating Model objects in the workspace: the customizer run, kept on disk as it
+// goes so that a crash, a kill or a cancel leaves a consistent Model.
+//
+//   using my_customizer = tailor::customizer<...>;
+//   tailor::model_train_spec spec;
+//   spec.name = "fruit-model"; spec.dataset = "fruit"; spec.budget_seconds = 600;
+//   auto m = tailor::train_model<my_customizer>(ws, spec);          // status succeeded | cancelled
+//   auto metrics = tailor::evaluate_model(ws, "fruit-model", "fruit-test", "test");
+//
+// After every trial model.json is rewritten (the trials table, the compute charged), and every
+// better model's weights go to best.safetensors; a killed run is resumed with spec.resume: the
+// recorded trials are replayed into the search, their cost carried over, and the search goes on.
+// A failure is recorded as failed{code, message} before it is rethrown.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "../automl/customizer.hpp"
+#include "../eval/classification.hpp"
+#include "../nn/safetensors.hpp"
+#include "../pipeline/classification_samples.hpp"
+#include "classifier.hpp"
+#include "dataset.hpp"
+#include "model.hpp"
+
+namespace tailor {
+
+struct model_train_spec {
+  std::string name, dataset;
+  double budget_seconds = 300;
+  std::uint64_t seed = 0;
+  std::optional<std::string> eval_dataset;                   // evaluated (as "eval") when training succeeds
+  std::map<std::string, std::filesystem::path> pretrained;  // backbone -> .safetensors
+  bool resume = false;                                       // continue a killed or cancelled run
+  const std::atomic<bool>* cancel = nullptr;                 // set it (e.g. on Ctrl-C) to stop at a safe point
+  std::function<void(const automl::progress&)> on_progress;
+  std::function<void(const automl::trial_record&)> on_trial;
+  // Tuning and tests: the space, the search's options, a known machine speed, patience, a step hook.
+  std::optional<automl::search_space> space;
+  search::options search;
+  std::optional<automl::calibration> machine;
+  std::size_t patience = 12;
+  double target_score = 1.0;
+  bool retrain_on_all = true;
+  std::function<void(const automl::trial_record&, int, std::int64_t)> on_step;
+};
+
+namespace detail {
+
+// The classification samples of a stored Dataset, checked to be a classification dataset.
+inline pipeline::classification_samples dataset_samples(const workspace& ws, std::string_view name) {
+  const auto d = get_dataset(ws, name);
+  if (d.kind == data::dataset_kind::detection)
+    throw error(failure_code::invalid_argument,
+                fmt::format("the dataset '{}' is a detection dataset; this model trains classifiers (a detection "
+                            "dataset's boxes cannot train one): create a classification dataset",
+                            name));
+  return pipeline::make_classification_samples(open_dataset(d), d.images_root);
+}
+
+// Sets `flag` when the cancel file appears or `outer` is set, polling a few times a second.
+class cancel_watch {
+ public:
+  cancel_watch(std::filesystem::path file, const std::atomic<bool>* outer, std::atomic<bool>& flag)
+      : thread_([file = std::move(file), outer, &flag](std::stop_token stop) {
+          while (!stop.stop_requested()) {
+            std::error_code ec;
+            if ((outer && outer->load()) || std::filesystem::exists(file, ec)) flag = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
+        }) {}
+
+ private:
+  std::jthread thread_;
+};
+
+}  // namespace detail
+
+// Evaluates a model on a Dataset (its tags must be the model's), stores the metrics under
+// `evaluation_name` (replacing one of that name) and returns them: the keys of `tailor eval`.
+inline nlohmann::ordered_json evaluate_model(const workspace& ws, std::string_view model_name, std::string_view dataset_name,
+                                             std::string_view evaluation_name) {
+  check_name(evaluation_name, "evaluation");
+  auto c = classifier::load(ws, model_name);
+  const auto samples = detail::dataset_samples(ws, dataset_name);
+  const auto& classes = c.info().classes;
+  std::vector<std::int32_t> index_of(samples.class_names.size(), -1);
+  std::vector<std::string> unknown;
+  for (std::size_t k = 0; k < samples.class_names.size(); ++k) {
+    const auto it = std::find(classes.begin(), classes.end(), samples.class_names[k]);
+    if (it == classes.end()) unknown.push_back(samples.class_names[k]);
+    else index_of[k] = std::int32_t(it - classes.begin());
+  }
+  if (!unknown.empty())
+    throw error(failure_code::invalid_argument,
+                fmt::format("the dataset '{}' has tags the model '{}' was not trained on: {}; evaluate on a dataset with "
+                            "the model's tags ({})",
+                            dataset_name, model_name, fmt::join(unknown, ", "), fmt::join(classes, ", ")));
+  if (samples.multilabel != c.info().multilabel)
+    throw error(failure_code::invalid_argument,
+                fmt::format("the dataset '{}' is {} and the model '{}' is {}", dataset_name,
+                            samples.multilabel ? "multilabel" : "multiclass", model_name,
+                            c.info().multilabel ? "multilabel" : "multiclass"));
+  pipeline::image_store_options so;
+  so.max_side = c.info().decode_side;
+  pipeline::image_store store(samples.files, so);
+  store.preload();
+  const auto p = c.probabilities(store);
+  eval::classification_metrics_options mo;
+  mo.class_names = classes;
+  eval::classification_accumulator acc(classes.size(), samples.multilabel ? eval::classification_kind::multilabel
+                                                                          : eval::classification_kind::multiclass, mo);
+  std::vector<std::int32_t> targets;
+  for (const auto& l : samples.labels) {
+    if (!samples.multilabel) {
+      targets.push_back(index_of[std::size_t(l.front())]);
+      continue;
+    }
+    std::vector<std::int32_t> row(classes.size(), 0);
+    for (auto k : l) row[std::size_t(index_of[std::size_t(k)])] = 1;
+    targets.insert(targets.end(), row.begin(), row.end());
+  }
+  acc.add(std::span<const double>(p), std::span<const std::int32_t>(targets));
+  auto metrics = acc.report();
+  auto m = get_model(ws, model_name);
+  std::erase_if(m.evaluations, [&](const model_evaluation& e) { return e.name == evaluation_name; });
+  m.evaluations.push_back({std::string(evaluation_name), std::string(dataset_name), detail::utc_now(), metrics});
+  save_model(ws, m);
+  return metrics;
+}
+
+template <class Customizer>
+model_object train_model(const workspace& ws, const model_train_spec& spec) {
+  model_object m;
+  if (spec.resume) {
+    m = get_model(ws, spec.name);
+    if (m.status == model_status::succeeded)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("the model '{}' has finished training; train a new model to search again", spec.name));
+    if (m.dataset != spec.dataset)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("the model '{}' was trained on dataset '{}', not '{}'", spec.name, m.dataset, spec.dataset));
+  } else {
+    m = create_model(ws, spec.name, spec.dataset);
+  }
+  const auto dir = model_dir(ws, spec.name);
+  std::error_code ec;
+  std::filesystem::remove(dir / "cancel", ec);
+  const auto samples = detail::dataset_samples(ws, spec.dataset);
+
+  std::vector<automl::trial_record> earlier;
+  nn::safetensors_map earlier_best;
+  const double earlier_cost = spec.resume ? m.cost_seconds : 0.0;
+  if (spec.resume) {
+    earlier = m.trials;
+    if (std::filesystem::is_regular_file(dir / "best.safetensors", ec))
+      earlier_best = nn::read_safetensors(dir / "best.safetensors").tensors;
+  } else {
+    m.trials.clear();
+  }
+  m.status = model_status::training;
+  m.failure.reset();
+  m.failure_message.clear();
+  m.budget_seconds = spec.budget_seconds;
+  m.seed = spec.seed;
+  m.search_strategy = std::string(Customizer::search_name);
+  m.budget_policy = std::string(Customizer::budget_name);
+  m.pretrained.clear();
+  for (const auto& [b, f] : spec.pretrained) m.pretrained[b] = std::filesystem::absolute(f).string();
+  m.classes = samples.class_names;
+  m.multilabel = samples.multilabel;
+  save_model(ws, m);
+
+  std::atomic<bool> cancel{false};
+  double charged = earlier_cost;
+  automl::customize_options o;
+  o.budget_seconds = spec.budget_seconds;
+  o.seed = spec.seed;
+  o.space = spec.space;
+  o.search = spec.search;
+  o.machine = spec.machine;
+  o.patience = spec.patience;
+  o.target_score = spec.target_score;
+  o.retrain_on_all = spec.retrain_on_all;
+  o.pretrained = spec.pretrained;
+  o.cancel = &cancel;
+  o.on_step = spec.on_step;
+  o.resume_trials = std::move(earlier);
+  o.resume_charged = earlier_cost;
+  o.resume_best_weights = std::move(earlier_best);
+  o.on_progress = [&](const automl::progress& p) {
+    charged = p.charged;
+    if (spec.on_progress) spec.on_progress(p);
+  };
+  o.on_trial = [&](const automl::trial_record& r) {
+    m.trials.push_back(r);
+    m.cost_seconds = charged;
+    save_model(ws, m);
+    if (spec.on_trial) spec.on_trial(r);
+  };
+  o.on_best = [&](std::size_t id, const nn::safetensors_map& weights) {
+    nn::write_safetensors(dir / "best.safetensors", weights, {{"format", "pt"}, {"trial", std::to_string(id)}});
+    m.best_trial = id;
+    save_model(ws, m);
+  };
+
+  automl::customize_result r;
+  try {
+    detail::cancel_watch watch(dir / "cancel", spec.cancel, cancel);
+    r = Customizer().train(samples, o);
+  } catch (const error& e) {
+    m = get_model(ws, spec.name);  // the trials recorded so far
+    m.status = model_status::failed;
+    m.failure = e.code();
+    m.failure_message = e.what();
+    m.cost_seconds = charged;
+    save_model(ws, m);
+    throw;
+  } catch (const std::exception& e) {
+    m = get_model(ws, spec.name);
+    m.status = model_status::failed;
+    m.failure = failure_code::unknown;
+    m.failure_message = fmt::format("unexpected: {}", e.what());
+    m.cost_seconds = charged;
+    save_model(ws, m);
+    throw error(failure_code::unknown, m.failure_message);
+  }
+  std::filesystem::remove(dir / "cancel", ec);
+
+  m = get_model(ws, spec.name);
+  m.cost_seconds = r.charged;
+  m.planning_seconds = r.planning_seconds;
+  m.machine = r.machine;
+  m.stopping_reason = r.stopping_reason;
+  m.space = r.space_description;
+  m.trials = r.trials;
+  m.best_trial = r.best_trial;
+  m.validation = r.validation;
+  m.train_images = r.train_images;
+  m.validation_images = r.validation_images;
+  m.score_name = r.score_name;
+  m.baseline_score = r.baseline_score;
+  if (r.best_trial) {
+    m.backbone = r.backbone;
+    m.convention = r.backbone_options.convention;
+    m.width = r.backbone_options.width;
+    m.epochs = r.epochs;
+    for (const auto& t : r.trials)
+      if (t.id == *r.best_trial) m.configuration = t.description;
+    m.retrained_on_all = r.retrained_on_all;
+    m.input_size = r.preprocessing.size;
+    m.decode_side = r.decode_side;
+    m.mean = r.preprocessing.mean;
+    m.std = r.preprocessing.std;
+    m.validation_score = r.validation_score;
+    m.validation_metrics = r.validation_metrics;
+    nn::write_safetensors(dir / "weights.safetensors", r.weights,
+                          {{"format", "pt"}, {"model", m.name}, {"backbone", m.backbone}, {"tailor_version", std::string(version)}});
+  }
+  std::filesystem::remove(dir / "best.safetensors", ec);
+  m.status = r.status == automl::run_status::cancelled ? model_status::cancelled : model_status::succeeded;
+  save_model(ws, m);
+  if (spec.eval_dataset && m.status == model_status::succeeded) {
+    (void)evaluate_model(ws, m.name, *spec.eval_dataset, "eval");
+    m = get_model(ws, spec.name);
+  }
+  return m;
+}
+
+}  // namespace tailor

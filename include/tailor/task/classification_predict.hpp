@@ -1,0 +1,62 @@
+#pragma once
+// What a trained classification network says about images: probabilities, N x C row-major —
+// softmax over the classes (multiclass: one answer per image) or a sigmoid per class (multilabel:
+// each tag on its own). Images go through the evaluation transform (the whole image resized to
+// the input size, normalised), the same for validation, evaluation and analyze.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "../pipeline/batch_loader.hpp"
+
+namespace tailor::task {
+
+// Logits (N x C or N x C x 1 x 1) to probabilities, computed in double.
+template <class Tensor>
+std::vector<double> probabilities(const Tensor& logits, bool multilabel) {
+  const std::size_t n = logits.shape()[0], c = logits.size() / std::max<std::size_t>(1, n);
+  std::vector<double> p(n * c);
+  const auto* z = logits.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    double* row = p.data() + i * c;
+    if (multilabel) {
+      for (std::size_t k = 0; k < c; ++k) row[k] = 1.0 / (1.0 + std::exp(-double(z[i * c + k])));
+      continue;
+    }
+    double top = -HUGE_VAL, sum = 0;
+    for (std::size_t k = 0; k < c; ++k) top = std::max(top, double(z[i * c + k]));
+    for (std::size_t k = 0; k < c; ++k) sum += row[k] = std::exp(double(z[i * c + k]) - top);
+    for (std::size_t k = 0; k < c; ++k) row[k] /= sum;
+  }
+  return p;
+}
+
+// The network's probabilities for the samples `subset` of `store`, in that order (empty subset:
+// every sample). keep_going is asked before each batch; when it says no, the result is nullopt.
+template <class Net>
+std::optional<std::vector<double>> predict_probabilities(Net& net, const pipeline::image_store& store,
+                                                         const std::vector<std::uint32_t>& subset,
+                                                         const pipeline::augment_options& preprocessing, bool multilabel,
+                                                         int batch_size = 32, const std::function<bool()>& keep_going = {}) {
+  using B = typename Net::backend;
+  pipeline::loader_options o;
+  o.batch_size = batch_size;
+  o.train = false;
+  o.augment = preprocessing;
+  pipeline::batch_loader<B> loader(store, std::vector<std::vector<std::int32_t>>(store.size()), net.classes(), false, o, subset);
+  std::vector<double> out;
+  out.reserve((subset.empty() ? store.size() : subset.size()) * std::size_t(net.classes()));
+  loader.start_epoch(0);
+  while (auto b = loader.next()) {
+    if (keep_going && !keep_going()) return std::nullopt;
+    const auto p = probabilities(net.forward(std::move(b->images), false), multilabel);
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  net.release_cache();
+  return out;
+}
+
+}  // namespace tailor::task

@@ -1,0 +1,478 @@
+// AutoML under a budget: durations and budget policies, stratified splits, and the customizer on
+// a generated two-tag dataset — budgets never exceeded, budget_not_enough before anything is
+// spent, training_diverged on noise, cancel, retry without charge, determinism — then Model
+// objects in a workspace: training, a kill and a resume, analyze and evaluate.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <tailor/automl/budget.hpp>
+#include <tailor/automl/customizer.hpp>
+#include <tailor/automl/validation_split.hpp>
+#include <tailor/data/coco.hpp>
+#include <tailor/data/image_encode.hpp>
+#include <tailor/model/classifier.hpp>
+#include <tailor/model/model.hpp>
+#include <tailor/model/training.hpp>
+#include <tailor/nn/backbones/small_cnn.hpp>
+
+#include "test_support.hpp"
+
+namespace {
+
+using tailor::error;
+using tailor::failure_code;
+using Catch::Matchers::Contains;
+namespace automl = tailor::automl;
+
+using small_customizer = tailor::customizer<tailor::task::classification, tailor::backbones<tailor::nn::small_cnn>,
+                                            tailor::search::grid, tailor::budget::wall_clock, tailor::backend::cpu>;
+
+// Two tags a small CNN tells apart in a few steps: a bright square on the left or on the right,
+// on a noisy background. `noise_labels` draws the tags at random instead, 80% one tag (nothing to learn).
+struct generated {
+  tailor::testing::temp_dir dir{"automl"};
+  std::filesystem::path coco;
+  explicit generated(int per_class = 32, bool noise_labels = false, std::uint64_t seed = 5) {
+    std::mt19937_64 r(seed);
+    nlohmann::ordered_json doc;
+    doc["images"] = nlohmann::ordered_json::array();
+    doc["annotations"] = nlohmann::ordered_json::array();
+    doc["categories"] = {{{"id", 1}, {"name", "left"}}, {{"id", 2}, {"name", "right"}}};
+    constexpr int side_px = 20, square = 7;
+    for (int i = 0; i < 2 * per_class; ++i) {
+      const int side = i % 2;
+      tailor::data::image img(side_px, side_px);
+      for (auto& p : img.pixels) p = std::uint8_t(40 + r() % 60);
+      const int x0 = side == 0 ? 1 + int(r() % 3) : 12 + int(r() % 2), y0 = 1 + int(r() % 12);
+      for (int y = y0; y < y0 + square; ++y)
+        for (int x = x0; x < x0 + square; ++x)
+          for (int c = 0; c < 3; ++c) img.pixels[(std::size_t(y) * side_px + std::size_t(x)) * 3 + std::size_t(c)] = 230;
+      const auto name = fmt::format("{:03}.png", i);
+      tailor::data::write_image(dir.path / name, img);
+      doc["images"].push_back(tailor::testing::image_entry(i + 1, name, side_px, side_px));
+      const int tag = noise_labels ? int(r() % 10 < 8 ? 0 : 1) : side;
+      doc["annotations"].push_back(tailor::testing::tag_entry(i + 1, i + 1, tag + 1));
+    }
+    coco = dir.path / "train.json";
+    tailor::write_file_atomically(coco, std::string_view(doc.dump()));
+  }
+  tailor::pipeline::classification_samples samples() const {
+    return tailor::pipeline::make_classification_samples(tailor::data::load_coco_file(coco), dir.path);
+  }
+};
+
+automl::search_space small_space(std::vector<double> learning_rates = {3e-3, 1e-2}) {
+  automl::search_space s;
+  s.backbones = {"small_cnn"};
+  s.input_sizes = {16};
+  s.learning_rates = learning_rates;
+  s.weight_decays = {0.01};
+  s.batch_sizes = {16};
+  s.augmentations = {0.0};
+  s.label_smoothings = {0.0};
+  s.min_epochs = 2;
+  s.max_epochs = 8;
+  s.defaults.backbone = 0;
+  s.defaults.input_size = 16;
+  s.defaults.learning_rate = learning_rates.front();
+  s.defaults.weight_decay = 0.01;
+  s.defaults.batch_size = 16;
+  s.defaults.augmentation = 0.0;
+  s.defaults.label_smoothing = 0.0;
+  return s;
+}
+
+automl::customize_options options(double budget, automl::search_space space = small_space()) {
+  automl::customize_options o;
+  o.budget_seconds = budget;
+  o.space = std::move(space);
+  o.machine = automl::calibration{};  // factor 1: no calibration run in the tests
+  o.loader_workers = 1;
+  o.seed = 3;
+  o.target_score = 2.0;  // no early stop at a perfect score: every test sees all its trials
+  return o;
+}
+
+double decode_and_trials(const automl::customize_result& r) {
+  double sum = r.decode_cost;
+  for (const auto& t : r.trials) sum += t.cost;
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("durations: budgets as people write them", "[automl][budget]") {
+  using tailor::budget::parse_duration;
+  CHECK(parse_duration("90s") == 90);
+  CHECK(parse_duration("10m") == 600);
+  CHECK(parse_duration("2h") == 7200);
+  CHECK(parse_duration("1h30m") == 5400);
+  CHECK(parse_duration("1.5h") == 5400);
+  CHECK(parse_duration("45") == 45);
+  for (const char* bad : {"", "m", "10x", "1h30", "-5m", "0s", "1..5m", "s10"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse_duration(bad), error);
+  }
+  CHECK_THROWS_WITH(parse_duration("ten"), Contains("90s, 10m, 2h"));
+  CHECK(tailor::budget::format_duration(45) == "45s");
+  CHECK(tailor::budget::format_duration(150) == "2m30s");
+  CHECK(tailor::budget::format_duration(3900) == "1h05m");
+}
+
+TEST_CASE("budget policies: calibrated charge, refunds, what still fits", "[automl][budget]") {
+  tailor::budget::compute_time b(100, 2.0);  // a machine twice as fast as the reference
+  CHECK(b.can_afford(50));
+  CHECK_FALSE(b.can_afford(50.001));
+  b.charge(10);  // 10 busy seconds here are 20 of the reference's
+  CHECK(b.charged() == 20);
+  CHECK(b.left() == 80);
+  b.refund(5);
+  CHECK(b.charged() == 15);
+  tailor::budget::wall_clock w(100, 2.0);  // ignores the factor
+  w.charge(10);
+  CHECK(w.charged() == 10);
+  CHECK_THROWS_WITH(tailor::budget::compute_time(0, 1), Contains("positive"));
+}
+
+TEST_CASE("stratified splits keep each tag's share and lose no image", "[automl][split]") {
+  std::vector<std::vector<std::int32_t>> labels;
+  for (int i = 0; i < 100; ++i) labels.push_back({i < 80 ? 0 : i < 95 ? 1 : 2});  // 80 / 15 / 5
+  labels.push_back({3});                                                            // one image of tag 3
+  const auto s = automl::stratified_holdout(labels, 0.2, 1);
+  std::map<int, int> in_validation;
+  for (auto i : s.validation) ++in_validation[labels[i].front()];
+  CHECK(in_validation[0] == 16);
+  CHECK(in_validation[1] == 3);
+  CHECK(in_validation[2] == 1);
+  CHECK(in_validation.count(3) == 0);  // a lone image stays in training
+  std::set<std::uint32_t> all(s.train.begin(), s.train.end());
+  for (auto i : s.validation) CHECK(all.insert(i).second);
+  CHECK(all.size() == labels.size());
+  CHECK(automl::stratified_holdout(labels, 0.2, 1).validation == s.validation);  // seeded
+  CHECK(automl::stratified_holdout(labels, 0.2, 2).validation != s.validation);
+
+  const auto folds = automl::stratified_folds(labels, 3, 1);
+  std::vector<int> seen(labels.size(), 0);
+  for (const auto& f : folds) {
+    CHECK(f.train.size() + f.validation.size() == labels.size());
+    for (auto i : f.validation) ++seen[i];
+    int tag1 = 0;
+    for (auto i : f.validation) tag1 += labels[i].front() == 1;
+    CHECK(tag1 == 5);  // 15 images of tag 1 dealt over 3 folds
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+  CHECK(automl::smallest_class(labels) == 1);
+}
+
+TEST_CASE("the customizer finds a model that beats the baseline, and says why it stopped", "[automl][customizer][heavy]") {
+  generated data;
+  auto o = options(600);
+  o.target_score = 1.0;
+  const auto r = small_customizer().train(data.samples(), o);
+  CHECK(r.status == automl::run_status::succeeded);
+  CHECK(!r.trials.empty());
+  CHECK(r.trials.size() <= 2);  // grid over two learning rates: both, unless the first is perfect
+  CHECK((r.stopping_reason.find("exhausted") != std::string::npos ||
+         r.stopping_reason.find("reached its ceiling") != std::string::npos));
+  REQUIRE(r.best_trial);
+  CHECK(r.validation_score > r.baseline_score);
+  CHECK(r.validation_score >= 0.75);
+  CHECK(r.retrained_on_all);
+  CHECK(r.backbone == "small_cnn");
+  CHECK(r.classes == std::vector<std::string>{"left", "right"});
+  CHECK(r.validation_metrics.contains("accuracy_top1"));
+  CHECK(!r.weights.empty());
+  CHECK(r.charged <= r.budget);
+  CHECK(r.charged == Approx(decode_and_trials(r) + r.retrain_cost).margin(1e-9));
+}
+
+TEST_CASE("the budget is never exceeded, however small", "[automl][customizer][budget][heavy]") {
+  generated data;
+  const auto samples = data.samples();
+  for (double budget : {1.0, 2.0, 3.5, 6.0}) {
+    INFO("budget " << budget);
+    auto o = options(budget, small_space({1e-3, 3e-3, 1e-2}));
+    try {
+      const auto r = small_customizer().train(samples, o);
+      CHECK(r.charged <= budget);
+      CHECK(!r.stopping_reason.empty());
+    } catch (const error& e) {
+      // A budget below the cheapest run fails before anything is spent; one that runs out before a
+      // trial completes says so too.
+      CHECK(e.code() == failure_code::budget_not_enough);
+    }
+  }
+}
+
+TEST_CASE("budget_not_enough: before anything is spent, with the minimum and a suggestion", "[automl][customizer][budget]") {
+  generated data;
+  std::size_t steps = 0;
+  auto o = options(0.01);
+  o.on_step = [&](const automl::trial_record&, int, std::int64_t) { ++steps; };
+  try {
+    (void)small_customizer().train(data.samples(), o);
+    FAIL("no error");
+  } catch (const error& e) {
+    CHECK(e.code() == failure_code::budget_not_enough);
+    CHECK_THAT(std::string(e.what()), Contains("cannot buy the cheapest useful run") && Contains("give at least"));
+  }
+  CHECK(steps == 0);
+}
+
+TEST_CASE("training_diverged: when tags are noise no trial beats the baseline", "[automl][customizer][diverged][heavy]") {
+  generated noise(50, true, 11);
+  try {
+    (void)small_customizer().train(noise.samples(), options(600));
+    FAIL("no error");
+  } catch (const error& e) {
+    CHECK(e.code() == failure_code::training_diverged);
+    CHECK_THAT(std::string(e.what()), Contains("baseline") && Contains("check the labels"));
+  }
+}
+
+TEST_CASE("training_diverged: when every trial diverges", "[automl][customizer][diverged]") {
+  generated data;
+  try {
+    (void)small_customizer().train(data.samples(), options(600, small_space({1e6})));
+    FAIL("no error");
+  } catch (const error& e) {
+    CHECK(e.code() == failure_code::training_diverged);
+    CHECK_THAT(std::string(e.what()), Contains("every trial diverged"));
+  }
+}
+
+TEST_CASE("a system failure is retried once and not charged", "[automl][customizer][retry][heavy]") {
+  generated data;
+  const auto samples = data.samples();
+  SECTION("the retry succeeds") {
+    auto o = options(600);
+    o.on_step = [](const automl::trial_record& t, int attempt, std::int64_t step) {
+      if (t.id == 0 && attempt == 1 && step == 3) throw std::runtime_error("injected: the disk went away");
+    };
+    const auto r = small_customizer().train(samples, o);
+    REQUIRE(r.trials.size() == 2);
+    CHECK(r.trials[0].attempts == 2);
+    CHECK(r.trials[0].outcome == "completed");
+    CHECK(r.trials[1].attempts == 1);
+    // The first attempt's steps are not in the charge: it is exactly the decode, the trials and the retraining.
+    CHECK(r.charged == Approx(decode_and_trials(r) + r.retrain_cost).margin(1e-9));
+  }
+  SECTION("both attempts fail: the trial is failed, free, and the search goes on") {
+    auto o = options(600);
+    o.on_step = [](const automl::trial_record& t, int, std::int64_t step) {
+      if (t.id == 0 && step == 2) throw std::runtime_error("injected: out of memory");
+    };
+    const auto r = small_customizer().train(samples, o);
+    REQUIRE(r.trials.size() == 2);
+    CHECK(r.trials[0].outcome == "failed");
+    CHECK(r.trials[0].cost == 0);
+    CHECK_THAT(r.trials[0].message, Contains("out of memory"));
+    CHECK(r.trials[1].outcome == "completed");
+    CHECK(*r.best_trial == 1);
+  }
+}
+
+TEST_CASE("cancel stops at a step boundary and keeps the best model so far", "[automl][customizer][cancel]") {
+  generated data;
+  std::atomic<bool> cancel{false};
+  auto o = options(600);
+  o.cancel = &cancel;
+  o.on_step = [&](const automl::trial_record& t, int, std::int64_t step) {
+    if (t.id == 1 && step == 2) cancel = true;
+  };
+  const auto r = small_customizer().train(data.samples(), o);
+  CHECK(r.status == automl::run_status::cancelled);
+  CHECK(r.stopping_reason == "cancelled");
+  REQUIRE(r.trials.size() == 2);
+  CHECK(r.trials[1].outcome == "cancelled");
+  REQUIRE(r.best_trial);
+  CHECK(*r.best_trial == 0);
+  CHECK(!r.weights.empty());
+  CHECK_FALSE(r.retrained_on_all);
+}
+
+TEST_CASE("a run is deterministic for a seed", "[automl][customizer][determinism][heavy]") {
+  generated data;
+  const auto samples = data.samples();
+  const auto a = small_customizer().train(samples, options(600));
+  const auto b = small_customizer().train(samples, options(600));
+  REQUIRE(a.trials.size() == b.trials.size());
+  for (std::size_t i = 0; i < a.trials.size(); ++i) CHECK(a.trials[i].score == b.trials[i].score);
+  REQUIRE(a.weights.size() == b.weights.size());
+  for (const auto& [name, t] : a.weights) CHECK(t.bytes == b.weights.at(name).bytes);
+  auto other = options(600);
+  other.seed = 4;
+  const auto c = small_customizer().train(samples, other);
+  CHECK(c.weights.at("classifier.weight").bytes != a.weights.at("classifier.weight").bytes);
+}
+
+// ---- Model objects --------------------------------------------------------------------------------
+
+namespace {
+
+struct workspace_with_data {
+  generated data;
+  tailor::workspace ws{data.dir.path / "ws"};
+  workspace_with_data() {
+    tailor::dataset_spec d;
+    d.name = "sides";
+    d.coco_file = data.coco;
+    d.images = data.dir.path;
+    tailor::create_dataset(ws, d);
+  }
+  tailor::model_train_spec spec(std::string name) const {
+    tailor::model_train_spec s;
+    s.name = std::move(name);
+    s.dataset = "sides";
+    s.budget_seconds = 600;
+    s.seed = 3;
+    s.space = small_space();
+    s.machine = automl::calibration{};
+    s.target_score = 2.0;
+    return s;
+  }
+};
+
+struct killed {};  // not a std::exception: leaves the run the way a kill would
+
+}  // namespace
+
+TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[automl][model]") {
+  workspace_with_data w;
+  std::vector<std::string> trials;
+  auto spec = w.spec("sides-model");
+  spec.on_trial = [&](const automl::trial_record& t) { trials.push_back(t.description); };
+  const auto m = tailor::train_model<small_customizer>(w.ws, spec);
+  CHECK(m.status == tailor::model_status::succeeded);
+  CHECK(trials.size() == 2);
+  CHECK(m.cost_seconds > 0);
+  CHECK(m.cost_seconds <= m.budget_seconds);
+  CHECK(m.backbone == "small_cnn");
+  CHECK(m.search_strategy == "grid");
+  CHECK(m.budget_policy == "wall_clock");
+  const auto dir = tailor::model_dir(w.ws, "sides-model");
+  CHECK(std::filesystem::exists(dir / "weights.safetensors"));
+  CHECK_FALSE(std::filesystem::exists(dir / "best.safetensors"));
+
+  // model.json reads back field for field, and writes back to the same text
+  const auto again = tailor::get_model(w.ws, "sides-model");
+  CHECK(tailor::to_json(again).dump() == tailor::to_json(m).dump());
+  CHECK(again.trials.size() == 2);
+  CHECK(again.trials[0].config == m.trials[0].config);
+  CHECK(tailor::list_models(w.ws).size() == 1);
+
+  // analyze: every tag, highest first; softmax confidences sum to 1
+  auto c = tailor::classifier::load(w.ws, "sides-model");
+  const auto samples = w.data.samples();
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < samples.files.size(); ++i) {
+    const auto a = c.analyze(samples.files[i]);
+    REQUIRE(a.tags.size() == 2);
+    CHECK(a.tags[0].confidence >= a.tags[1].confidence);
+    CHECK(a.tags[0].confidence + a.tags[1].confidence == Approx(1.0));
+    right += a.tags[0].name == samples.class_names[std::size_t(samples.labels[i].front())];
+  }
+  CHECK(double(right) / double(samples.files.size()) >= 0.9);
+  const auto az = tailor::to_azure_json(c.analyze(samples.files[0]));
+  CHECK(az["customModelResult"]["tagsResult"]["values"].size() == 2);
+
+  // batched analyze gives the same answers as one at a time
+  std::vector<tailor::data::image> images;
+  for (std::size_t i = 0; i < 3; ++i) images.push_back(tailor::pipeline::image_store::decode(samples.files[i], m.decode_side));
+  const auto batch = c.analyze(std::span<const tailor::data::image>(images));
+  for (std::size_t i = 0; i < 3; ++i) CHECK(batch[i].tags[0].confidence == Approx(c.analyze(images[i]).tags[0].confidence));
+
+  // evaluate: the keys of `tailor eval`, stored under the name
+  const auto metrics = tailor::evaluate_model(w.ws, "sides-model", "sides", "train-set");
+  CHECK(metrics.contains("accuracy_top1"));
+  CHECK(metrics.contains("average_precision"));
+  CHECK(metrics["accuracy_top1"].get<double>() == Approx(double(right) / double(samples.files.size())));
+  const auto stored = tailor::get_model(w.ws, "sides-model");
+  REQUIRE(stored.evaluations.size() == 1);
+  CHECK(stored.evaluations[0].name == "train-set");
+  CHECK(stored.evaluations[0].metrics.dump() == metrics.dump());
+
+  CHECK_THROWS_AS(tailor::train_model<small_customizer>(w.ws, spec), error);  // the name is taken
+  tailor::delete_model(w.ws, "sides-model");
+  CHECK(tailor::list_models(w.ws).empty());
+}
+
+TEST_CASE("after a kill the workspace is consistent, and training resumes where it stopped", "[automl][model][resume][heavy]") {
+  workspace_with_data w;
+  auto spec = w.spec("resumed");
+  spec.space = small_space({1e-3, 3e-3, 1e-2});
+  spec.on_step = [](const automl::trial_record& t, int, std::int64_t step) {
+    if (t.id == 1 && step == 2) throw killed{};
+  };
+  CHECK_THROWS_AS(tailor::train_model<small_customizer>(w.ws, spec), killed);
+
+  // What the kill left: model.json readable, training, the first trial recorded, its weights kept.
+  auto m = tailor::get_model(w.ws, "resumed");
+  CHECK(m.status == tailor::model_status::training);
+  REQUIRE(m.trials.size() == 1);
+  CHECK(m.trials[0].outcome == "completed");
+  const double cost_before = m.cost_seconds;
+  CHECK(cost_before > 0);
+  CHECK(std::filesystem::exists(tailor::model_dir(w.ws, "resumed") / "best.safetensors"));
+  CHECK_THROWS_WITH(tailor::delete_model(w.ws, "resumed"), Contains("--force"));
+  CHECK_THROWS_WITH(tailor::classifier::load(w.ws, "resumed"), Contains("training"));
+
+  std::vector<std::size_t> ran;
+  spec.resume = true;
+  spec.on_step = {};
+  spec.on_trial = [&](const automl::trial_record& t) { ran.push_back(t.id); };
+  const auto done = tailor::train_model<small_customizer>(w.ws, spec);
+  CHECK(done.status == tailor::model_status::succeeded);
+  CHECK(ran == std::vector<std::size_t>{1, 2});  // trial 0 was replayed, not run again
+  REQUIRE(done.trials.size() == 3);
+  CHECK(done.trials[0].score == m.trials[0].score);
+  CHECK(done.cost_seconds > cost_before);
+  CHECK(done.cost_seconds <= done.budget_seconds);
+  (void)tailor::classifier::load(w.ws, "resumed");
+}
+
+TEST_CASE("a cancel request from another process stops the training, and the Model says so", "[automl][model][cancel]") {
+  workspace_with_data w;
+  auto spec = w.spec("cancelled");
+  bool requested = false;
+  spec.on_step = [&](const automl::trial_record& t, int, std::int64_t step) {
+    if (t.id == 1 && step == 1 && !requested) {
+      tailor::request_cancel(w.ws, "cancelled");  // as `tailor model cancel` does
+      requested = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the watcher polls every 100 ms
+    }
+  };
+  const auto m = tailor::train_model<small_customizer>(w.ws, spec);
+  CHECK(m.status == tailor::model_status::cancelled);
+  CHECK(m.stopping_reason == "cancelled");
+  CHECK(std::filesystem::exists(tailor::model_dir(w.ws, "cancelled") / "weights.safetensors"));
+  CHECK_FALSE(std::filesystem::exists(tailor::model_dir(w.ws, "cancelled") / "cancel"));
+  CHECK_THROWS_WITH(tailor::request_cancel(w.ws, "cancelled"), Contains("nothing to cancel"));
+}
+
+TEST_CASE("a failed training is recorded as failed with its code and message", "[automl][model]") {
+  workspace_with_data w;
+  auto spec = w.spec("too-cheap");
+  spec.budget_seconds = 0.01;
+  CHECK_THROWS_AS(tailor::train_model<small_customizer>(w.ws, spec), error);
+  const auto m = tailor::get_model(w.ws, "too-cheap");
+  CHECK(m.status == tailor::model_status::failed);
+  REQUIRE(m.failure);
+  CHECK(*m.failure == failure_code::budget_not_enough);
+  CHECK_THAT(m.failure_message, Contains("cheapest useful run"));
+  CHECK(m.cost_seconds == 0);
+}
