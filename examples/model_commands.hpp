@@ -2,6 +2,8 @@
 // progress line, showing, listing, deleting, cancelling and evaluating Model objects, and
 // analyzing images with one.
 #pragma once
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -145,8 +147,9 @@ inline int run_model_train(const model_args& a, bool json, const std::string& wo
   std::signal(SIGINT, on_interrupt);
   auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   bool line_open = false;
+  const bool terminal = ::isatty(::fileno(stderr)) != 0;  // a progress line only where it can be redrawn
   if (!json) {
-    spec.on_progress = [&](const tailor::automl::progress& p) {
+    if (terminal) spec.on_progress = [&](const tailor::automl::progress& p) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last < std::chrono::milliseconds(200)) return;
       last = now;

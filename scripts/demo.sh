@@ -25,7 +25,7 @@ echo
 $tailor model train shapes-model --dataset shapes --eval-dataset shapes-test --budget "${BUDGET:-2m}"
 echo
 # A test image (never seen in training): the first one of the test file.
-image=$(grep -o '"file_name": *"[^"]*"' "$data/classification_test.json" | head -1 | sed 's/.*: *"\(.*\)"/\1/')
+image=$(grep -o '"file_name": *"[^"]*"' "$data/classification_test.json" | sed -n '1s/.*: *"\(.*\)"/\1/p')
 $tailor analyze --model shapes-model "$data/$image"
 echo
 $tailor analyze --model shapes-model "$data/$image" --json

@@ -157,8 +157,9 @@ struct customize_result {
 
 // The space a user who sets nothing gets: input sizes that suit the images, learning rates and
 // regularisation that suit AdamW, fine-tuning modes when pretrained weights are given, and epochs
-// that give a small dataset enough steps (rung 0 takes at least 48 steps of 32 images; the top
-// rung 9 times as many epochs).
+// that give a small dataset enough steps (rung 0 takes at least 150 steps of 32 images — fewer
+// leave a network trained from scratch near chance, and its score says nothing; the top rung 9
+// times as many epochs).
 inline search_space default_space(const std::vector<std::string>& backbone_names, int typical_side, bool pretrained,
                                   std::size_t train_images) {
   search_space s;
@@ -177,7 +178,7 @@ inline search_space default_space(const std::vector<std::string>& backbone_names
                        : std::vector<train::finetune_mode>{train::finetune_mode::full};
   s.optimizers = {train::optimizer_kind::adamw};
   const int steps_per_epoch = int(std::max<std::size_t>(1, (train_images + 31) / 32));
-  s.min_epochs = std::max(2, (48 + steps_per_epoch - 1) / steps_per_epoch);
+  s.min_epochs = std::max(2, (150 + steps_per_epoch - 1) / steps_per_epoch);
   s.max_epochs = 9 * s.min_epochs;
   trial_config d;
   const auto mobile = std::find(backbone_names.begin(), backbone_names.end(), "mobilenet_v3_small");
@@ -325,6 +326,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         return since(t) / double(n);
       }();
       for (std::size_t b = 0; b < space_.backbones.size(); ++b) costs_.push_back(probe(*index_of_backbone(space_.backbones[b])));
+      correction_.assign(costs_.size(), 1.0);
       result_.planning_seconds = since(planning_start);
 
       // The cheapest useful run: the cheapest backbone at the smallest size for the fewest epochs.
@@ -452,7 +454,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         case train::finetune_mode::full: per_fold = epochs * n_train * train_img; break;
       }
       per_fold += n_val * eval_img + 0.2;  // + building the network, starting the loader
-      return per_fold * double(all_images ? 1 : folds_.size());
+      return per_fold * double(all_images ? 1 : folds_.size()) * correction_[c.backbone];
     }
 
     double baseline_score() const {
@@ -581,6 +583,16 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       // level on this many validation images (on 20 images and a baseline of 0.8, 0.09).
       const double n = double(folds_.front().validation.size() * folds_.size());
       const double margin = std::sqrt(baseline_ * (1 - baseline_) / std::max(1.0, n));
+      const bool budget_bound = reason.find("budget") != std::string::npos;
+      if (best_ && result_.trials[*best_].score <= baseline_ + margin && result_.status != automl::run_status::cancelled &&
+          budget_bound)
+        throw error(failure_code::budget_not_enough,
+                    fmt::format("no trial beat the trivial baseline before the budget of {} ran out (always the most "
+                                "frequent tag: {} {:.4g}; the best trial: {:.4g} after {} epochs): the models were still "
+                                "learning — give a larger budget (at least {})",
+                                budget::format_duration(budget_->total()), result_.score_name, baseline_,
+                                result_.trials[*best_].score, result_.trials[*best_].epochs,
+                                budget::format_duration(nice_round(budget_->total() * 3))));
       if (best_ && result_.trials[*best_].score <= baseline_ + margin && result_.status != automl::run_status::cancelled)
         throw error(failure_code::training_diverged,
                     fmt::format("no trial beat the trivial baseline (always the most frequent tag: {} {:.4g}, give or take "
@@ -598,9 +610,12 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const double charged_before = budget_->charged();
         const auto start = clock::now();
         try {
+          const double estimated = estimate(rec.config, rec.epochs, false);
           run_folds(rec, attempt);
           rec.seconds = since(start);
           rec.cost = budget_->charged() - charged_before;
+          // What this backbone really cost against the probe's estimate: later estimates follow it.
+          if (rec.outcome == "completed" && estimated > 0) correction_[rec.config.backbone] *= rec.seconds / estimated;
           return;
         } catch (const error& e) {
           rec.seconds = since(start);
@@ -827,7 +842,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     std::optional<Budget> budget_;
     std::optional<pipeline::image_store> store_;
     std::vector<automl::validation_split> folds_;
-    std::vector<step_cost> costs_;  // per entry of space_.backbones
+    std::vector<step_cost> costs_;     // per entry of space_.backbones
+    std::vector<double> correction_;   // measured / estimated cost of each backbone's last completed trial
     std::map<std::string, nn::weights_convention> conventions_;  // of the pretrained files
     std::optional<std::size_t> best_;  // index into result_.trials
     nn::safetensors_map best_weights_;
