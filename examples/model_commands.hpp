@@ -38,7 +38,7 @@ struct model_args {
   std::string name, dataset, eval_dataset, budget = "5m", evaluation_name = "eval";
   std::uint64_t seed = 0;
   std::vector<std::string> pretrained;  // BACKBONE=FILE
-  bool resume = false, force = false;
+  bool resume = false, force = false, defaults_only = false;
   std::vector<std::string> images;
   int top = 5;
 };
@@ -71,6 +71,14 @@ inline void print_progress_line(const tailor::automl::progress& p) {
   fmt::print(stderr, "\r{:<150}", line);
 }
 
+// After a trial's line: its outcome unless completed, whether it was the opening, and why.
+inline std::string trial_note(const tailor::automl::trial_record& r) {
+  std::string note = r.outcome == "completed" ? "" : r.outcome;
+  if (r.opening) note += note.empty() ? "opening" : ", opening";
+  if (!r.message.empty()) note += fmt::format(" ({})", r.message.substr(0, 100));
+  return note;
+}
+
 inline void print_trials(const tailor::model_object& m) {
   if (m.trials.empty()) return;
   fmt::print("  {:>3}  {:<66} {:>6} {:>9} {:>8}  {}\n", "#", "configuration", "epochs", "cost", "score", "outcome");
@@ -78,8 +86,9 @@ inline void print_trials(const tailor::model_object& m) {
     const bool best = m.best_trial && *m.best_trial == t.id;
     fmt::print("  {:>3}  {:<66} {:>6} {:>9} {:>8}  {}{}{}\n", t.id, t.description.substr(0, t.description.rfind(' ', t.description.rfind(' ') - 1)),
                t.epochs, tailor::budget::format_duration(t.cost),
-               t.outcome == "completed" ? score_text(t.score) : std::string("-"), t.outcome, best ? " (best)" : "",
-               t.message.empty() || t.outcome == "completed" ? std::string() : fmt::format(": {}", t.message.substr(0, 120)));
+               t.outcome == "completed" ? score_text(t.score) : std::string("-"), t.outcome,
+               std::string(t.opening ? " (opening)" : "") + (best ? " (best)" : ""),
+               t.message.empty() ? std::string() : fmt::format(": {}", t.message.substr(0, 120)));
   }
 }
 
@@ -141,6 +150,7 @@ inline int run_model_train(const model_args& a, bool json, const std::string& wo
   spec.budget_seconds = tailor::budget::parse_duration(a.budget);
   spec.seed = a.seed;
   spec.resume = a.resume;
+  spec.defaults_only = a.defaults_only;
   spec.pretrained = parse_pretrained(a.pretrained);
   if (!a.eval_dataset.empty()) spec.eval_dataset = a.eval_dataset;
   spec.cancel = &interrupted;
@@ -161,7 +171,8 @@ inline int run_model_train(const model_args& a, bool json, const std::string& wo
       line_open = false;
       fmt::print("trial {:>3}  {:<72} {}  cost {:>6}  {}\n", r.id, r.description,
                  r.outcome == "completed" ? score_text(r.score) : std::string("  -   "),
-                 tailor::budget::format_duration(r.cost), r.outcome == "completed" ? std::string() : r.outcome);
+                 tailor::budget::format_duration(r.cost),
+                 trial_note(r));
       std::fflush(stdout);
     };
     fmt::print("training model '{}' on dataset '{}' with a budget of {} (Ctrl-C stops at the next safe point and keeps the "
@@ -242,6 +253,8 @@ struct model_commands {
                       "BACKBONE=FILE.safetensors: ImageNet weights for a backbone (torchvision or timm names; "
                       "docs/weights.md); may repeat");
     train->add_flag("--resume", args.resume, "Continue a training that was killed or cancelled");
+    train->add_flag("--defaults-only", args.defaults_only,
+                    "No search: train the default recipe alone, for as many epochs as the budget buys");
     show = model->add_subcommand("show", "Show a Model: status, cost, trials, chosen configuration, metrics");
     show->add_option("name", args.name, "Model name")->required();
     list = model->add_subcommand("list", "List the Models of the workspace");

@@ -26,6 +26,7 @@
 #include <fmt/std.h>
 #include <nlohmann/json.hpp>
 
+#include <tailor/backend/cpu.hpp>
 #include <tailor/core/file_io.hpp>
 #include <tailor/data/coco.hpp>
 #include <tailor/eval/classification_results.hpp>
@@ -52,6 +53,7 @@ constexpr auto json_errors = nlohmann::json::error_handler_t::replace;
 struct global_options {
   std::string workspace;
   bool json = false;
+  int threads = 0;  // 0: every core
 };
 
 std::string problem_line(const problem& p) {
@@ -355,6 +357,9 @@ int main(int argc, char** argv) {
   g.workspace = tailor::workspace::default_root().string();
   app.add_option("--workspace", g.workspace, "Workspace directory (default: $TAILOR_WORKSPACE, else ./tailor-workspace)");
   app.add_flag("--json", g.json, "Machine-readable JSON output on stdout");
+  app.add_option("--threads", g.threads, "Threads for training and inference (default: every core); calibration "
+                                         "measures with the same threads")
+      ->check(CLI::Range(1, 1024));
 
   const std::vector<std::string> kinds{"classification", "multiclass", "multilabel", "detection"};
   const std::vector<std::string> units{"auto", "pixels", "normalized"};
@@ -455,6 +460,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (g.threads > 0) tailor::backend::cpu::set_num_threads(g.threads);
     if (auto rc = model_cmds.run(g.json, g.workspace)) return *rc;
     if (*create_cmd) {
       tailor::workspace ws(g.workspace);

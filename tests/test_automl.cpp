@@ -218,6 +218,58 @@ TEST_CASE("the budget is never exceeded, however small", "[automl][customizer][b
   }
 }
 
+TEST_CASE("a short budget trains the defaults first, as long as it allows (the opening)", "[automl][customizer][budget][heavy]") {
+  generated data;
+  const auto samples = data.samples();
+  auto space = small_space({3e-3, 1e-2});
+  space.max_epochs = 1000;  // a search around a 1000-epoch run would cost far more than the budget
+  auto o = options(3.0, space);
+  const auto r = small_customizer().train(samples, o);
+  REQUIRE(!r.trials.empty());
+  const auto& first = r.trials.front();
+  CHECK(first.opening);
+  CHECK(first.config == space.defaults);
+  CHECK(first.epochs >= space.min_epochs);
+  CHECK(first.epochs <= space.max_epochs);
+  CHECK(first.outcome == "completed");
+  // The grid's own request for the defaults was answered by the opening, not trained again.
+  for (std::size_t i = 1; i < r.trials.size(); ++i)
+    if (r.trials[i].config == space.defaults) CHECK(r.trials[i].epochs > first.epochs);
+  CHECK(r.charged <= r.budget);
+  CHECK(r.charged == Approx(decode_and_trials(r) + r.retrain_cost).margin(1e-9));
+
+  SECTION("without it, the grid asks for 1000 epochs of each configuration, which the budget cannot buy") {
+    o.opening = false;
+    try {
+      (void)small_customizer().train(samples, o);
+      FAIL("no error");
+    } catch (const error& e) {
+      CHECK(e.code() == failure_code::budget_not_enough);
+    }
+  }
+}
+
+TEST_CASE("a run that costs more than estimated is shortened to fit, and still validated", "[automl][customizer][budget][heavy]") {
+  generated data;
+  auto space = small_space({3e-3});
+  space.max_epochs = 20;
+  auto o = options(10.0, space);
+  o.opening = false;
+  // From its 7th step on, every step takes 300 ms longer than the probe saw: the 20 epochs of 3
+  // steps the estimate let start would cost 16 s more than it thought.
+  o.on_step = [](const automl::trial_record&, int, std::int64_t step) {
+    if (step >= 6) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  };
+  const auto r = small_customizer().train(data.samples(), o);
+  REQUIRE(r.trials.size() == 1);
+  const auto& t = r.trials.front();
+  INFO(t.outcome << " after " << t.seconds << " s: " << t.message);
+  CHECK(t.outcome == "completed");
+  CHECK_THAT(t.message, Contains("epochs to fit the budget"));
+  CHECK(t.score > r.baseline_score);
+  CHECK(r.charged <= r.budget);
+}
+
 TEST_CASE("budget_not_enough: before anything is spent, with the minimum and a suggestion", "[automl][customizer][budget]") {
   generated data;
   std::size_t steps = 0;
@@ -462,6 +514,15 @@ TEST_CASE("a cancel request from another process stops the training, and the Mod
   CHECK(std::filesystem::exists(tailor::model_dir(w.ws, "cancelled") / "weights.safetensors"));
   CHECK_FALSE(std::filesystem::exists(tailor::model_dir(w.ws, "cancelled") / "cancel"));
   CHECK_THROWS_WITH(tailor::request_cancel(w.ws, "cancelled"), Contains("nothing to cancel"));
+}
+
+TEST_CASE("failure codes are stored by name and read back", "[automl][model]") {
+  for (auto c : {failure_code::training_diverged, failure_code::budget_not_enough, failure_code::dataset_corrupt,
+                 failure_code::dataset_not_found, failure_code::invalid_argument, failure_code::already_exists,
+                 failure_code::invalid_image, failure_code::io_error, failure_code::unknown})
+    CHECK(tailor::parse_failure_code(tailor::to_string(c)) == c);
+  CHECK_FALSE(tailor::parse_failure_code("diverged").has_value());
+  static_assert(tailor::parse_failure_code("budget_not_enough") == failure_code::budget_not_enough);
 }
 
 TEST_CASE("a failed training is recorded as failed with its code and message", "[automl][model]") {

@@ -3,6 +3,9 @@
 // three fine-tuning modes.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <numbers>
+
 #include <random>
 
 #include <tailor/backend/cpu.hpp>
@@ -152,6 +155,23 @@ TEST_CASE("fitting on generated images: full, partial and linear probe", "[pipel
     REQUIRE(r.epochs.size() == 8);
     REQUIRE(r.steps == 8 * 4);
     REQUIRE(r.epochs.back().loss < r.epochs.front().loss);
+  }
+  SECTION("replan shortens the run, and the cosine schedule ends at the new last epoch") {
+    net_t net(4, {0.5}, 1);
+    o.warmup_epochs = 0;
+    std::vector<std::pair<int, int>> asked;
+    o.replan = [&](int done, int planned) {
+      asked.emplace_back(done, planned);
+      return done == 2 ? 4 : planned;
+    };
+    const auto r = tailor::train::fit_classifier(net, store, samples.labels, false, o);
+    REQUIRE(r.shortened);
+    REQUIRE(r.epochs.size() == 4);
+    REQUIRE(r.steps == 4 * 4);
+    // Asked after every epoch but the last: of 8 planned after epochs 1 and 2, then of 4.
+    REQUIRE(asked == std::vector<std::pair<int, int>>{{1, 8}, {2, 8}, {3, 4}});
+    // Epoch 3 starts at step 12 of 16: 0.05 * (1 + cos(pi * 12 / 16)) / 2 (of 32 steps it would be 0.039).
+    REQUIRE(r.epochs[3].learning_rate == Approx(0.05 * 0.5 * (1 + std::cos(std::numbers::pi * 12.0 / 16.0))));
   }
   SECTION("partial: the frozen stages keep their weights") {
     net_t net(4, {0.5}, 1);

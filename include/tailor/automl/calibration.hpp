@@ -30,7 +30,7 @@ struct calibration {
 };
 
 template <class B = backend::cpu>
-calibration calibrate(int repeats = 3) {
+calibration calibrate(int repeats = 7) {
   using tensor = typename B::tensor;
   constexpr std::size_t batch = 16, side = 64;
   constexpr int steps = 4;

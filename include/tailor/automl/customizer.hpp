@@ -54,6 +54,7 @@
 #include "../pipeline/image_store.hpp"
 #include "../task/classification_network.hpp"
 #include "../task/classification_predict.hpp"
+#include "../task/classification_scoring.hpp"
 #include "../train/fit.hpp"
 #include "budget.hpp"
 #include "calibration.hpp"
@@ -109,6 +110,12 @@ struct customize_options {
   std::size_t patience = 12;         // trials without a better score before the search stops
   double target_score = 1.0;         // a validation score this high ends the search
   bool retrain_on_all = true;
+  // A budget too short for a search around a full run of the defaults trains the defaults first,
+  // as long as 90% of it allows (see plan_opening); false: the strategy alone decides.
+  bool opening = true;
+  // No search: the defaults alone, for as many epochs as the budget buys (the fixed recipe AutoML
+  // is measured against, and a quick model when the search is not wanted).
+  bool defaults_only = false;
   std::map<std::string, std::filesystem::path> pretrained;  // backbone name -> .safetensors (torchvision or timm names)
   std::optional<calibration> machine;  // measured when not given
   int loader_workers = 2;
@@ -296,6 +303,19 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
                                   fmt::join(customizer::backbone_names(), ", ")));
         conventions_[name] = nn::detect_weights_convention(nn::read_safetensors(file));
       }
+      if (o_.defaults_only) {
+        const auto& d = space_.defaults;
+        space_.backbones = {space_.backbones.at(d.backbone)};
+        space_.defaults.backbone = 0;
+        space_.input_sizes = {d.input_size};
+        space_.learning_rates = {d.learning_rate};
+        space_.weight_decays = {d.weight_decay};
+        space_.batch_sizes = {d.batch_size};
+        space_.augmentations = {d.augmentation};
+        space_.modes = {d.mode};
+        space_.label_smoothings = {d.label_smoothing};
+        space_.optimizers = {d.optimizer};
+      }
       space_.validate();
       result_.space_description = fmt::format("{} configurations: backbones {}, sizes {}, epochs {}..{}", space_.size(),
                                               fmt::join(space_.backbones, "/"), fmt::join(space_.input_sizes, "/"),
@@ -412,13 +432,16 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       return bo;
     }
 
-    // One warm-up and one timed step on 8 random images at the smallest size, and one forward.
+    // A warm-up step, then the faster of two timed steps and one forward, on a batch of the
+    // defaults' size of random images at the defaults' input size: per-image costs at a small
+    // batch overstate a real batch's (the fixed cost of many small layers), which once cost a
+    // short budget its best backbone.
     step_cost probe(std::size_t tag_index) const {
       step_cost c;
-      c.size = *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end());
+      c.size = space_.defaults.input_size;
       with_backbone(tag_index, [&](auto tag) {
         using Tag = typename decltype(tag)::type;
-        constexpr std::size_t n = 8;
+        const std::size_t n = std::size_t(std::clamp(space_.defaults.batch_size, 2, 32));
         task::classification_network<Tag, B> net(int(std::max<std::size_t>(2, samples_.class_names.size())),
                                                  backbone_options_for(Tag::name), o_.seed);
         train::classification_train_options t;
@@ -431,10 +454,13 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         std::fill(x.begin(), x.end(), typename B::value_type(0.1));
         std::vector<std::int32_t> labels(n, 0);
         trainer.step(x, labels);
-        auto t0 = clock::now();
-        trainer.step(x, labels);
-        c.train = since(t0) / double(n);
-        t0 = clock::now();
+        c.train = 1e300;
+        for (int k = 0; k < 2; ++k) {
+          const auto t0 = clock::now();
+          trainer.step(x, labels);
+          c.train = std::min(c.train, since(t0) / double(n));
+        }
+        const auto t0 = clock::now();
         (void)net.forward(x, false);
         c.eval = since(t0) / double(n);
       });
@@ -447,11 +473,15 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       const double train_img = cost.at(cost.train, c.input_size), eval_img = cost.at(cost.eval, c.input_size);
       const double n_train = double(all_images ? samples_.files.size() : folds_.front().train.size());
       const double n_val = all_images ? 0.0 : double(folds_.front().validation.size());
+      // The probe times the network on a ready batch; in training the loader's augmentation
+      // shares the cores, which made real epochs 1.1-1.2 x the probe's (MobileNetV3 at 96 px on
+      // sign_digits and the demo's shapes, 2 cores).
+      constexpr double loader_share = 1.1;
       double per_fold = 0;
       switch (c.mode) {
         case train::finetune_mode::linear_probe: per_fold = n_train * eval_img * 1.2; break;
-        case train::finetune_mode::partial: per_fold = 0.8 * epochs * n_train * train_img; break;
-        case train::finetune_mode::full: per_fold = epochs * n_train * train_img; break;
+        case train::finetune_mode::partial: per_fold = 0.8 * epochs * n_train * train_img * loader_share; break;
+        case train::finetune_mode::full: per_fold = epochs * n_train * train_img * loader_share; break;
       }
       per_fold += n_val * eval_img + 0.2;  // + building the network, starting the loader
       return per_fold * double(all_images ? 1 : folds_.size()) * correction_[c.backbone];
@@ -479,13 +509,115 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     }
 
     // ---- the search ------------------------------------------------------------------------------
+    // The opening (short budgets): when the budget cannot buy a search around a full-length run of
+    // the defaults (three top-rung runs' worth), a search would spend it on short trials that say
+    // little, and a short run of the defaults is worse than a long one. So the defaults train first
+    // for as many epochs as 90% of the budget buys (at most the top rung); whatever is left goes
+    // to the search. A space of one configuration always opens (there is nothing to search).
+    // A resumed run keeps the opening its first run chose.
+    struct opening_plan {
+      automl::trial_config config;
+      int epochs = 0;
+    };
+    std::optional<opening_plan> plan_opening() const {
+      if (!o_.resume_trials.empty()) {
+        const auto& first = o_.resume_trials.front();
+        if (!first.opening) return std::nullopt;
+        return opening_plan{first.config, first.epochs};
+      }
+      if (!o_.opening) return std::nullopt;
+      const double left_seconds = budget_->left() / budget_->units(1.0);
+      // The defaults; when they cannot afford rung 0's epochs, the defaults at the largest smaller
+      // input size that can (a smaller image costs less per epoch).
+      std::vector<int> sizes;
+      for (int s : space_.input_sizes)
+        if (s <= space_.defaults.input_size) sizes.push_back(s);
+      std::sort(sizes.rbegin(), sizes.rend());
+      for (int size : sizes) {
+        automl::trial_config c = space_.defaults;
+        c.input_size = size;
+        const double fixed = estimate(c, 0, false);  // set-up and validation
+        const double per_epoch = estimate(c, 1, false) - fixed;
+        if (!(per_epoch > 0)) return std::nullopt;  // a linear probe's cost does not grow with epochs
+        const double affordable = std::floor((0.9 * left_seconds - fixed) / per_epoch);
+        if (affordable < space_.min_epochs) continue;
+        if (space_.size() > 1 && affordable >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
+        return opening_plan{c, std::min(int(affordable), space_.max_epochs)};
+      }
+      return std::nullopt;
+    }
+
+    automl::trial_record make_record(std::size_t id, const automl::trial_config& config, int epochs) const {
+      automl::trial_record rec;
+      rec.id = id;
+      rec.config = config;
+      rec.epochs = epochs;
+      rec.backbone = space_.backbones[config.backbone];
+      rec.description = fmt::format("{} {} epochs", automl::describe(config, space_), epochs);
+      return rec;
+    }
+
+    // Runs a trial, or replays it from the run being resumed, unless the budget cannot buy it.
+    void run_or_replay(automl::trial_record& rec) {
+      if (rec.id < o_.resume_trials.size()) {
+        const auto& old = o_.resume_trials[rec.id];
+        if (!(old.config == rec.config) || old.epochs != rec.epochs || old.opening != rec.opening)
+          throw error(failure_code::invalid_argument,
+                      fmt::format("cannot resume: trial {} was '{}' and the search now proposes '{}' (the options or "
+                                  "the tailor version changed); train a new model instead",
+                                  rec.id, old.description, rec.description));
+        rec = old;
+        if (rec.outcome == "completed" && (!best_ || rec.score > result_.trials[*best_].score)) best_weights_ = o_.resume_best_weights;
+        return;
+      }
+      const double needed = estimate(rec.config, rec.epochs, false);
+      if (!budget_->can_afford(needed)) {
+        rec.outcome = "skipped";
+        rec.message = fmt::format("needs about {}, {} left", budget::format_duration(budget_->units(needed)),
+                                  budget::format_duration(budget_->left()));
+        return;
+      }
+      run_trial(rec);
+    }
+
+    // Books a finished trial; says why the search must stop, if it must.
+    std::optional<std::string> book(const automl::trial_record& rec) {
+      result_.trials.push_back(rec);
+      if (rec.id >= o_.resume_trials.size() && o_.on_trial) o_.on_trial(rec);
+      if (rec.outcome == "cancelled") return "cancelled";
+      if (rec.outcome == "stopped") return "the budget is spent";
+      skipped_in_a_row_ = rec.outcome == "skipped" ? skipped_in_a_row_ + 1 : 0;
+      if (skipped_in_a_row_ >= 3 || budget_->left() <= 0) return "the budget left cannot buy another trial";
+      diverged_ += rec.outcome == "diverged";
+      if (rec.outcome != "completed") return std::nullopt;
+      ++completed_;
+      if (!best_ || rec.score > result_.trials[*best_].score) {
+        best_ = result_.trials.size() - 1;
+        since_improvement_ = 0;
+        if (o_.on_best && rec.id >= o_.resume_trials.size()) o_.on_best(rec.id, best_weights_);
+      } else {
+        ++since_improvement_;
+      }
+      if (result_.trials[*best_].score >= o_.target_score)
+        return fmt::format("the validation score reached its ceiling ({:.4g})", result_.trials[*best_].score);
+      if (since_improvement_ >= o_.patience) return fmt::format("the best score has not improved in {} trials", o_.patience);
+      return std::nullopt;
+    }
+
     void search() {
       search::options so = o_.search;
       so.seed ^= o_.seed;
       Search strategy(space_, so);
-      std::size_t since_improvement = 0, skipped_in_a_row = 0, diverged = 0, completed = 0;
-      std::string reason;
-      for (;;) {
+      std::optional<std::string> reason;
+      std::optional<automl::trial_record> opening;
+      if (const auto plan = plan_opening()) {
+        opening = make_record(0, plan->config, plan->epochs);
+        opening->opening = true;
+        run_or_replay(*opening);
+        reason = book(*opening);
+      }
+      std::vector<std::size_t> record_of;  // the strategy's request id -> its trial's id (the opening's, if it answered)
+      while (!reason) {
         if (cancelled()) {
           reason = "cancelled";
           break;
@@ -495,95 +627,43 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
           reason = "the search space is exhausted";
           break;
         }
-        automl::trial_record rec;
-        rec.id = request->id;
-        rec.config = request->config;
-        rec.epochs = request->epochs;
-        rec.rung = request->rung;
-        rec.promoted_from = request->promoted_from;
-        rec.backbone = space_.backbones[rec.config.backbone];
-        rec.description = fmt::format("{} {} epochs", automl::describe(rec.config, space_), rec.epochs);
-
-        if (rec.id < o_.resume_trials.size()) {  // replay a trial of the earlier run
-          const auto& old = o_.resume_trials[rec.id];
-          if (!(old.config == rec.config) || old.epochs != rec.epochs)
-            throw error(failure_code::invalid_argument,
-                        fmt::format("cannot resume: trial {} was '{}' and the search now proposes '{}' (the options or "
-                                    "the tailor version changed); train a new model instead",
-                                    rec.id, old.description, rec.description));
-          rec = old;
-          if (rec.outcome == "completed" && (!best_ || rec.score > result_.trials[*best_].score)) {
-            best_ = result_.trials.size();
-            best_weights_ = o_.resume_best_weights;
-          }
-        } else {
-          const double needed = estimate(rec.config, rec.epochs, false);
-          if (!budget_->can_afford(needed)) {
-            rec.outcome = "skipped";
-            rec.message = fmt::format("needs about {}, {} left", budget::format_duration(budget_->units(needed)),
-                                      budget::format_duration(budget_->left()));
-          } else {
-            run_trial(rec);
-          }
-        }
-        result_.trials.push_back(rec);
-        if (rec.id >= o_.resume_trials.size() && o_.on_trial) o_.on_trial(rec);
         search::trial_outcome outcome;
-        outcome.id = rec.id;
+        outcome.id = request->id;
+        // The defaults at no more epochs than the opening trained them: the opening answers.
+        if (opening && request->config == opening->config && request->epochs <= opening->epochs) {
+          outcome.score = opening->score;
+          outcome.failed = opening->outcome != "completed";
+          strategy.report(outcome);
+          record_of.push_back(opening->id);
+          continue;
+        }
+        auto rec = make_record(result_.trials.size(), request->config, request->epochs);
+        rec.rung = request->rung;
+        if (request->promoted_from) rec.promoted_from = record_of.at(*request->promoted_from);
+        record_of.push_back(rec.id);
+        run_or_replay(rec);
         outcome.score = rec.score;
         outcome.failed = rec.outcome != "completed";
         strategy.report(outcome);
-
-        if (rec.outcome == "cancelled") {
-          reason = "cancelled";
-          break;
-        }
-        if (rec.outcome == "stopped") {
-          reason = "the budget is spent";
-          break;
-        }
-        skipped_in_a_row = rec.outcome == "skipped" ? skipped_in_a_row + 1 : 0;
-        if (skipped_in_a_row >= 3 || budget_->left() <= 0) {
-          reason = "the budget left cannot buy another trial";
-          break;
-        }
-        diverged += rec.outcome == "diverged";
-        if (rec.outcome == "completed") {
-          ++completed;
-          if (!best_ || rec.score > result_.trials[*best_].score) {
-            best_ = result_.trials.size() - 1;
-            since_improvement = 0;
-            if (o_.on_best && rec.id >= o_.resume_trials.size()) o_.on_best(rec.id, best_weights_);
-          } else {
-            ++since_improvement;
-          }
-          if (result_.trials[*best_].score >= o_.target_score) {
-            reason = fmt::format("the validation score reached its ceiling ({:.4g})", result_.trials[*best_].score);
-            break;
-          }
-          if (since_improvement >= o_.patience) {
-            reason = fmt::format("the best score has not improved in {} trials", o_.patience);
-            break;
-          }
-        }
+        reason = book(rec);
       }
-      result_.stopping_reason = reason;
+      result_.stopping_reason = *reason;
       if (reason == "cancelled") result_.status = automl::run_status::cancelled;
       if (!best_ && result_.status != automl::run_status::cancelled) {
-        if (diverged > 0 && completed == 0)
+        if (diverged_ > 0 && completed_ == 0)
           throw error(failure_code::training_diverged,
                       fmt::format("every trial diverged ({} of {}): check that the tags are right and the images are "
                                   "what you expect, add images, or search lower learning rates",
-                                  diverged, result_.trials.size()));
+                                  diverged_, result_.trials.size()));
         throw error(failure_code::budget_not_enough,
                     fmt::format("no trial could finish within the budget of {} ({}); give a larger budget",
-                                budget::format_duration(budget_->total()), reason));
+                                budget::format_duration(budget_->total()), *reason));
       }
       // Beating the baseline means by more than chance: one standard error of a score of that
       // level on this many validation images (on 20 images and a baseline of 0.8, 0.09).
       const double n = double(folds_.front().validation.size() * folds_.size());
       const double margin = std::sqrt(baseline_ * (1 - baseline_) / std::max(1.0, n));
-      const bool budget_bound = reason.find("budget") != std::string::npos;
+      const bool budget_bound = reason->find("budget") != std::string::npos;
       if (best_ && result_.trials[*best_].score <= baseline_ + margin && result_.status != automl::run_status::cancelled &&
           budget_bound)
         throw error(failure_code::budget_not_enough,
@@ -611,11 +691,13 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const auto start = clock::now();
         try {
           const double estimated = estimate(rec.config, rec.epochs, false);
+          trial_cut_short_ = false;
           run_folds(rec, attempt);
           rec.seconds = since(start);
           rec.cost = budget_->charged() - charged_before;
           // What this backbone really cost against the probe's estimate: later estimates follow it.
-          if (rec.outcome == "completed" && estimated > 0) correction_[rec.config.backbone] *= rec.seconds / estimated;
+          if (rec.outcome == "completed" && !trial_cut_short_ && estimated > 0)
+            correction_[rec.config.backbone] *= rec.seconds / estimated;
           return;
         } catch (const error& e) {
           rec.seconds = since(start);
@@ -659,6 +741,11 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
           return;
         }
         score_sum += fr.score;
+        if (fr.cut_short) {
+          trial_cut_short_ = true;
+          rec.message = fmt::format("cut to {} of {} epochs to fit the budget (the steps cost more than estimated)",
+                                    fr.epochs_trained, rec.epochs);
+        }
         if (f == 0) {
           first_weights = std::move(fr.weights);
           first_probabilities = std::move(fr.probabilities);
@@ -675,6 +762,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
 
     struct fold_result {
       bool stopped = false;
+      bool cut_short = false;  // fewer epochs (or steps) than asked, to fit the budget
+      int epochs_trained = 0;  // full epochs
       double score = 0;
       nn::safetensors_map weights;
       std::vector<double> probabilities;
@@ -735,11 +824,26 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         f.loader.augment = automl::augmentation_for(c.augmentation, c.input_size);
         f.subset = all_images ? std::vector<std::uint32_t>{} : split.train;
         f.keep_going = keep_going;
+        // One split (or all the images): when the epochs left no longer fit what the budget has
+        // left at the rate measured so far, the run is shortened to what fits (k folds would
+        // need the budget of the folds still to come, and are not).
+        const auto fold_start = clock::now();
+        if (folds_.size() == 1 || all_images)
+          f.replan = [&](int done, int planned) {
+            const double per_epoch = since(fold_start) / double(done);
+            const double left = budget_->left() / budget_->units(1.0) - reserve - 2 * worst_step;
+            if (double(planned - done) * per_epoch <= left) return planned;
+            return done + int(std::max(0.0, std::floor(left / per_epoch)));
+          };
         const auto fitted = train::fit_classifier(net, *store_, samples_.labels, samples_.multilabel, f);
-        if (fitted.stopped) {
+        out.epochs_trained = int(fitted.epochs.size());
+        // Stopped by the budget on one split: the reserve still pays for validating what was
+        // trained, which is kept (a cancel, k folds and the final run on all images stop).
+        if (fitted.stopped && (cancelled() || all_images || folds_.size() > 1)) {
           out.stopped = true;
           return;
         }
+        out.cut_short = fitted.stopped || fitted.shortened;
         if (!all_images) {
           reserve = 0;
           auto probabilities = task::predict_probabilities(net, *store_, split.validation, f.loader.augment,
@@ -764,25 +868,11 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
 
     eval::classification_accumulator accumulator_for(const std::vector<double>& probabilities,
                                                      const std::vector<std::uint32_t>& images) const {
-      const std::size_t classes = samples_.class_names.size();
       eval::classification_metrics_options mo;
       mo.class_names = samples_.class_names;
       mo.top_k = {1};
-      if (classes >= 5) mo.top_k.push_back(5);
-      eval::classification_accumulator acc(classes, samples_.multilabel ? eval::classification_kind::multilabel
-                                                                        : eval::classification_kind::multiclass, mo);
-      std::vector<std::int32_t> targets;
-      for (auto i : images) {
-        if (!samples_.multilabel) {
-          targets.push_back(samples_.labels[i].front());
-          continue;
-        }
-        std::vector<std::int32_t> row(classes, 0);
-        for (auto c : samples_.labels[i]) row[std::size_t(c)] = 1;
-        targets.insert(targets.end(), row.begin(), row.end());
-      }
-      acc.add(std::span<const double>(probabilities), std::span<const std::int32_t>(targets));
-      return acc;
+      if (samples_.class_names.size() >= 5) mo.top_k.push_back(5);
+      return task::score_predictions(probabilities, samples_.labels, images, samples_.multilabel, mo);
     }
 
     double score(const std::vector<double>& probabilities, const std::vector<std::uint32_t>& images) const {
@@ -850,6 +940,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     std::vector<double> best_probabilities_;
     std::size_t best_fold_ = 0;
     double baseline_ = 0;
+    std::size_t since_improvement_ = 0, skipped_in_a_row_ = 0, diverged_ = 0, completed_ = 0;
+    bool trial_cut_short_ = false;  // the trial running now was cut to fit the budget
     automl::progress progress_;
   };
 };

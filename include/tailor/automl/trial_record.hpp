@@ -15,6 +15,7 @@ struct trial_record {
   std::string backbone;
   std::string description;
   int epochs = 0, rung = 0;
+  bool opening = false;  // the defaults' long first run of a short budget (not the strategy's)
   std::optional<std::size_t> promoted_from;
   double cost = 0;      // budget units charged (0 for a system failure: retried free)
   double seconds = 0;   // busy seconds on this machine

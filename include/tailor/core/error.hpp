@@ -43,6 +43,16 @@ constexpr std::string_view to_string(failure_code code) noexcept {
   return "unknown";
 }
 
+// The code a name stands for (to_string's inverse), as stored in Model objects; nullopt for a name
+// no code has.
+constexpr std::optional<failure_code> parse_failure_code(std::string_view name) noexcept {
+  for (auto c : {failure_code::training_diverged, failure_code::budget_not_enough, failure_code::dataset_corrupt,
+                 failure_code::dataset_not_found, failure_code::invalid_argument, failure_code::already_exists,
+                 failure_code::invalid_image, failure_code::io_error, failure_code::unknown})
+    if (to_string(c) == name) return c;
+  return std::nullopt;
+}
+
 enum class severity { error, warning };
 
 constexpr std::string_view to_string(severity s) noexcept { return s == severity::error ? "error" : "warning"; }

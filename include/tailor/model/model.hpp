@@ -56,14 +56,6 @@ inline std::optional<model_status> parse_model_status(std::string_view s) {
   return std::nullopt;
 }
 
-inline std::optional<failure_code> parse_failure_code(std::string_view s) {
-  for (auto c : {failure_code::training_diverged, failure_code::budget_not_enough, failure_code::dataset_corrupt,
-                 failure_code::dataset_not_found, failure_code::invalid_argument, failure_code::already_exists,
-                 failure_code::invalid_image, failure_code::io_error, failure_code::unknown})
-    if (to_string(c) == s) return c;
-  return std::nullopt;
-}
-
 struct model_evaluation {
   std::string name, dataset, created;
   nlohmann::ordered_json metrics;
@@ -222,6 +214,7 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
                                 {"config", detail::config_to_json(t.config)},
                                 {"epochs", t.epochs},
                                 {"rung", t.rung},
+                                {"opening", t.opening},
                                 {"cost_seconds", t.cost},
                                 {"busy_seconds", t.seconds},
                                 {"score", t.score},
@@ -337,6 +330,8 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
     x.config = detail::config_from_json(r, r.element(t, "config"));
     x.epochs = int(r.integer(t, "epochs"));
     x.rung = int(r.integer(t, "rung"));
+    bool opening = false;
+    if (!t["opening"].get(opening)) x.opening = opening;  // absent in files of tailor before the opening
     x.cost = r.number(t, "cost_seconds");
     x.seconds = r.number(t, "busy_seconds");
     x.score = r.number(t, "score");

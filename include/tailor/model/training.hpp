@@ -29,6 +29,7 @@
 #include "../eval/classification.hpp"
 #include "../nn/safetensors.hpp"
 #include "../pipeline/classification_samples.hpp"
+#include "../task/classification_scoring.hpp"
 #include "classifier.hpp"
 #include "dataset.hpp"
 #include "model.hpp"
@@ -52,6 +53,7 @@ struct model_train_spec {
   std::size_t patience = 12;
   double target_score = 1.0;
   bool retrain_on_all = true;
+  bool defaults_only = false;  // no search: the default recipe as long as the budget allows
   std::function<void(const automl::trial_record&, int, std::int64_t)> on_step;
 };
 
@@ -118,19 +120,7 @@ inline nlohmann::ordered_json evaluate_model(const workspace& ws, std::string_vi
   const auto p = c.probabilities(store);
   eval::classification_metrics_options mo;
   mo.class_names = classes;
-  eval::classification_accumulator acc(classes.size(), samples.multilabel ? eval::classification_kind::multilabel
-                                                                          : eval::classification_kind::multiclass, mo);
-  std::vector<std::int32_t> targets;
-  for (const auto& l : samples.labels) {
-    if (!samples.multilabel) {
-      targets.push_back(index_of[std::size_t(l.front())]);
-      continue;
-    }
-    std::vector<std::int32_t> row(classes.size(), 0);
-    for (auto k : l) row[std::size_t(index_of[std::size_t(k)])] = 1;
-    targets.insert(targets.end(), row.begin(), row.end());
-  }
-  acc.add(std::span<const double>(p), std::span<const std::int32_t>(targets));
+  const auto acc = task::score_predictions(p, samples.labels, {}, samples.multilabel, mo, index_of);
   auto metrics = acc.report();
   auto m = get_model(ws, model_name);
   std::erase_if(m.evaluations, [&](const model_evaluation& e) { return e.name == evaluation_name; });
@@ -192,6 +182,7 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
   o.patience = spec.patience;
   o.target_score = spec.target_score;
   o.retrain_on_all = spec.retrain_on_all;
+  o.defaults_only = spec.defaults_only;
   o.pretrained = spec.pretrained;
   o.cancel = &cancel;
   o.on_step = spec.on_step;

@@ -65,6 +65,8 @@ class classification_trainer {
 
   std::int64_t steps() const { return steps_; }
   double learning_rate() const { return schedule_.at(steps_); }
+  // A shorter (or longer) run from here on: the schedule's last step moves, never before now.
+  void set_total_steps(std::int64_t total) { schedule_.total = std::max(total, steps_); }
   double last_grad_norm() const { return grad_norm_; }
   // Checkpoint support: the optimizer's state slot for a key (nullptr if it keeps no such state),
   // and the counters a resumed run continues from.

@@ -45,6 +45,10 @@ struct fit_options {
   // Asked before every step (and every batch of the linear probe's feature pass); false stops the
   // run there, between two steps (fit_result::stopped): how a budget or a cancel stops training.
   std::function<bool()> keep_going;
+  // Asked after every epoch but the last (epochs done, epochs planned); an answer below the plan
+  // shortens the run, its learning-rate schedule with it (how a budget that runs faster than
+  // estimated still gets a finished model). Not for the linear probe, whose epochs are cheap.
+  std::function<int(int, int)> replan;
 };
 
 // The options a checkpoint must agree with to be resumed (everything that changes the numbers).
@@ -67,6 +71,7 @@ struct fit_result {
   std::vector<epoch_report> epochs;
   std::int64_t steps = 0;
   bool stopped = false;  // keep_going said no before the last epoch ended
+  bool shortened = false;  // replan cut the planned epochs (epochs.size() says how many ran)
 };
 
 namespace detail {
@@ -207,6 +212,15 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
       }
     }
     if (o.on_epoch) o.on_epoch(rep);
+    if (o.replan && !probe && epoch + 1 < o.epochs) {
+      // Fewer epochs than planned: the cosine schedule ends at the new last step.
+      const int planned = std::max(epoch + 1, o.replan(epoch + 1, o.epochs));
+      if (planned < o.epochs) {
+        o.epochs = planned;
+        full_trainer.set_total_steps(per_epoch * planned);
+        result.shortened = true;
+      }
+    }
   }
   result.steps = probe ? probe_trainer.steps() : full_trainer.steps();
   return result;

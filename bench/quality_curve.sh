@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What a budget buys (docs/quality.md): for each budget, AutoML (`tailor model train`) and the
+# fixed default recipe trained for the same compute (`--defaults-only`), from scratch, on a COCO
+# dataset with a train.json and a test.json; a table of the compute charged, the recipe chosen,
+# validation and test accuracy.
+#
+#   bench/quality_curve.sh ../shared/data/sign_digits 1m 2m 5m 10m
+#   PARALLEL=8 bench/quality_curve.sh DATA 1m 2m 5m 10m   # 8 runs at a time, 2 cores each (taskset)
+#
+# TAILOR (default build/bin/tailor), WORKSPACE (default build/quality-workspace), SEED (0).
+set -euo pipefail
+data=$(cd "${1:?usage: bench/quality_curve.sh DATA_DIR BUDGET...}" && pwd); shift
+budgets=("$@")
+[[ ${#budgets[@]} -gt 0 ]] || budgets=(1m 2m 5m 10m)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tailor=$(realpath "${TAILOR:-$root/build/bin/tailor}")
+export TAILOR_WORKSPACE=${WORKSPACE:-$root/build/quality-workspace}
+parallel=${PARALLEL:-1}
+rm -rf "$TAILOR_WORKSPACE"
+"$tailor" dataset create train --coco "$data/train.json" --images "$data/images" >/dev/null
+"$tailor" dataset create test --coco "$data/test.json" --images "$data/images" >/dev/null
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+runs=()
+for b in "${budgets[@]}"; do runs+=("automl-$b" "default-$b"); done
+slot=0
+for name in "${runs[@]}"; do
+  budget=${name#*-}
+  flags=(); [[ $name == default-* ]] && flags=(--defaults-only)
+  pin=(); threads=()
+  if (( parallel > 1 )); then pin=(taskset -c "$((2 * slot)),$((2 * slot + 1))"); threads=(--threads 2); fi
+  ( start=$(date +%s)
+    "${pin[@]}" "$tailor" "${threads[@]}" model train "$name" --dataset train --eval-dataset test --budget "$budget" \
+      --seed "${SEED:-0}" "${flags[@]}" > "$logs/$name.log" 2>&1 || true
+    echo $(( $(date +%s) - start )) > "$logs/$name.wall" ) &
+  slot=$(( (slot + 1) % parallel ))
+  (( slot == 0 )) && wait
+done
+wait
+
+cat > "$logs/row.py" <<'PY'
+import json, sys
+m = json.load(sys.stdin)
+kind, budget = sys.argv[1].split("-", 1)
+wall = sys.argv[2]
+if m.get("status") != "succeeded":
+    code = (m.get("failure") or {}).get("code", "")
+    print(f"| {budget} | {kind} | {m.get('cost_seconds', 0):.0f}s | {wall}s | - | {m.get('status')} {code} | - | - |")
+    sys.exit()
+tests = {e["name"]: e["metrics"] for e in m.get("evaluations", [])}
+test = tests.get("eval", {}).get("accuracy_top1", float("nan"))
+done = sum(1 for t in m["trials"] if t["outcome"] == "completed")
+a, v = m["architecture"], m["validation"]
+chosen = a["configuration"] + (", retrained on all" if a["retrained_on_all"] else "")
+print(f"| {budget} | {kind} | {m['cost_seconds']:.0f}s | {wall}s | {done} / {len(m['trials'])} | {chosen} | "
+      f"{v['score']:.4f} | **{test:.4f}** |")
+PY
+printf '| budget | run | charged | wall | trials (completed / all) | chosen | validation | **test accuracy** |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+for name in "${runs[@]}"; do
+  "$tailor" --json model show "$name" | python3 "$logs/row.py" "$name" "$(cat "$logs/$name.wall")"
+done

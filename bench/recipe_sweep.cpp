@@ -1,0 +1,82 @@
+// One fixed training recipe, its validation and test accuracy: how docs/quality.md compares
+// recipes (input size, augmentation, learning rate, epochs) for the default AutoML starts from.
+//
+//   build/bin/recipe_sweep DATA_DIR EPOCHS [size=96] [aug=0.3] [lr=0.003] [wd=0.05] [smoothing=0.1]
+//       [backbone=mobilenet_v3_small] [threads=N] [seed=0]
+//
+// DATA_DIR holds train.json, test.json and images/. The recipe trains on a stratified 80% of
+// train.json, is scored on the other 20% (validation) and then on test.json, with the library's
+// own Model path (train_model, evaluate_model) in a temporary workspace; the charge is wall-clock
+// busy seconds. One line of JSON on stdout.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <tailor/automl/customizer.hpp>
+#include <tailor/model/training.hpp>
+#include <tailor/nn/backbones/resnet.hpp>
+#include <tailor/nn/backbones/small_cnn.hpp>
+
+using sweep_customizer = tailor::customizer<tailor::task::classification,
+    tailor::backbones<tailor::nn::resnet<18>, tailor::nn::mobilenet_v3_small, tailor::nn::small_cnn>,
+    tailor::search::grid, tailor::budget::wall_clock, tailor::backend::cpu>;
+
+int main(int argc, char** argv) try {
+  if (argc < 3) return std::fprintf(stderr, "usage: recipe_sweep DATA_DIR EPOCHS [key=value...]\n"), 2;
+  const std::filesystem::path data = argv[1];
+  std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.003"}, {"wd", "0.05"},
+                                        {"smoothing", "0.1"}, {"backbone", "mobilenet_v3_small"}, {"seed", "0"}};
+  for (int i = 3; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || (!kv.contains(a.substr(0, eq)) && a.substr(0, eq) != "threads"))
+      return std::fprintf(stderr, "recipe_sweep: unknown argument '%s'\n", argv[i]), 2;
+    kv[a.substr(0, eq)] = a.substr(eq + 1);
+  }
+  if (kv.contains("threads")) tailor::backend::cpu::set_num_threads(std::stoi(kv["threads"]));
+
+  tailor::automl::search_space s;
+  s.backbones = {kv["backbone"]};
+  s.input_sizes = {std::stoi(kv["size"])};
+  s.learning_rates = {std::stod(kv["lr"])};
+  s.weight_decays = {std::stod(kv["wd"])};
+  s.batch_sizes = {32};
+  s.augmentations = {std::stod(kv["aug"])};
+  s.label_smoothings = {std::stod(kv["smoothing"])};
+  s.min_epochs = s.max_epochs = std::stoi(argv[2]);
+  s.defaults.input_size = s.input_sizes[0];
+  s.defaults.learning_rate = s.learning_rates[0];
+  s.defaults.weight_decay = s.weight_decays[0];
+  s.defaults.batch_size = 32;
+  s.defaults.augmentation = s.augmentations[0];
+  s.defaults.label_smoothing = s.label_smoothings[0];
+
+  const auto root = std::filesystem::temp_directory_path() /
+                    fmt::format("recipe_sweep_{}", std::chrono::steady_clock::now().time_since_epoch().count());
+  tailor::workspace ws(root);
+  for (const char* split : {"train", "test"}) {
+    tailor::dataset_spec d;
+    d.name = split;
+    d.coco_file = data / fmt::format("{}.json", split);
+    d.images = data / "images";
+    tailor::create_dataset(ws, d);
+  }
+  tailor::model_train_spec spec;
+  spec.name = "recipe";
+  spec.dataset = "train";
+  spec.eval_dataset = "test";
+  spec.budget_seconds = 1e6;
+  spec.space = s;
+  spec.retrain_on_all = false;
+  spec.seed = std::stoull(kv["seed"]);
+  const auto m = tailor::train_model<sweep_customizer>(ws, spec);
+  nlohmann::ordered_json out{{"recipe", m.configuration}, {"validation_accuracy", m.validation_score},
+                             {"test_accuracy", m.evaluations.at(0).metrics.at("accuracy_top1")},
+                             {"busy_seconds", m.trials.at(0).seconds}};
+  std::printf("%s\n", out.dump().c_str());
+  std::filesystem::remove_all(root);
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "recipe_sweep: %s\n", e.what());
+  return 1;
+}
