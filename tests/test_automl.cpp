@@ -255,10 +255,10 @@ TEST_CASE("a run that costs more than estimated is shortened to fit, and still v
   space.max_epochs = 20;
   auto o = options(10.0, space);
   o.opening = false;
-  // From its 7th step on, every step takes 300 ms longer than the probe saw: the 20 epochs of 3
-  // steps the estimate let start would cost 16 s more than it thought.
+  // From its 16th step on, every step (and validation batch) takes 300 ms longer than the probe
+  // saw: the 20 epochs of 3 steps the estimate let start would cost 13.5 s more than it thought.
   o.on_step = [](const automl::trial_record&, int, std::int64_t step) {
-    if (step >= 6) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (step >= 15) std::this_thread::sleep_for(std::chrono::milliseconds(300));
   };
   const auto r = small_customizer().train(data.samples(), o);
   REQUIRE(r.trials.size() == 1);

@@ -779,22 +779,35 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       const double eval_reserve =
           all_images ? 0.0 : cost.at(cost.eval, c.input_size) * double(split.validation.size()) * 1.5 + 0.1;
       auto last = clock::now();
-      double reserve = eval_reserve;
-      std::int64_t step = 0;
+      // Steps that run slower than the probe said (a busy machine) make the validation slower
+      // too: the reserve grows with the measured slowdown.
+      const double probe_step = worst_step;
+      double slowdown = 1.0, busy_training = 0;
+      bool validating = false;
+      double worst_batch = cost.at(cost.eval, c.input_size) * 64;  // a validation batch
+      std::int64_t step = 0, training_steps = 0;
       // Charges the busy time since the last call; says whether the next step (and the
-      // validation after the last one) still fits.
+      // validation after the last one) still fits. While validating: whether the next batch does.
       auto keep_going = [&]() -> bool {
         const double dt = since(last);
         last = clock::now();
         budget_->charge(dt);
-        if (step > 0) worst_step = std::max(worst_step, dt);
+        if (validating) {
+          worst_batch = std::max(worst_batch, dt);
+        } else if (step > 0) {
+          worst_step = std::max(worst_step, dt);
+          busy_training += dt;
+          ++training_steps;
+          slowdown = std::max(1.0, busy_training / double(training_steps) / std::max(probe_step, 1e-9));
+        }
         if (o_.on_step) o_.on_step(rec, attempt, step);
         ++step;
         ++progress_.step;
         progress_.charged = budget_->charged();
         report_progress();
         if (cancelled()) return false;
-        return budget_->can_afford(1.5 * worst_step + reserve);
+        if (validating) return budget_->can_afford(1.5 * worst_batch);
+        return budget_->can_afford(1.5 * worst_step + eval_reserve * slowdown);
       };
       const std::uint64_t seed = ::tailor::backend::cpu_detail::splitmix64(o_.seed ^ (0x9E3779B97F4A7C15ull * (rec.id + 1)) ^ (fold << 48));
       with_backbone(*index_of_backbone(space_.backbones[c.backbone]), [&](auto tag) {
@@ -831,7 +844,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         if (folds_.size() == 1 || all_images)
           f.replan = [&](int done, int planned) {
             const double per_epoch = since(fold_start) / double(done);
-            const double left = budget_->left() / budget_->units(1.0) - reserve - 2 * worst_step;
+            const double left = budget_->left() / budget_->units(1.0) - eval_reserve * slowdown - 2 * worst_step;
             if (double(planned - done) * per_epoch <= left) return planned;
             return done + int(std::max(0.0, std::floor(left / per_epoch)));
           };
@@ -845,7 +858,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         }
         out.cut_short = fitted.stopped || fitted.shortened;
         if (!all_images) {
-          reserve = 0;
+          validating = true;
           auto probabilities = task::predict_probabilities(net, *store_, split.validation, f.loader.augment,
                                                            samples_.multilabel, 64, keep_going);
           if (!probabilities) {
