@@ -527,8 +527,9 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       }
       if (!o_.opening) return std::nullopt;
       const double left_seconds = budget_->left() / budget_->units(1.0);
-      // The defaults; when they cannot afford rung 0's epochs, the defaults at the largest smaller
-      // input size that can (a smaller image costs less per epoch).
+      // The defaults, down to half of rung 0's epochs (at 1m on sign_digits 5 epochs at 96 px beat
+      // 64 px planned for 9: a smaller image saves less than its pixel count says); below that,
+      // the defaults at the largest smaller input size that affords rung 0's epochs.
       std::vector<int> sizes;
       for (int s : space_.input_sizes)
         if (s <= space_.defaults.input_size) sizes.push_back(s);
@@ -540,7 +541,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const double per_epoch = estimate(c, 1, false) - fixed;
         if (!(per_epoch > 0)) return std::nullopt;  // a linear probe's cost does not grow with epochs
         const double affordable = std::floor((0.9 * left_seconds - fixed) / per_epoch);
-        if (affordable < space_.min_epochs) continue;
+        const int fewest = size == space_.defaults.input_size ? std::max(2, (space_.min_epochs + 1) / 2) : space_.min_epochs;
+        if (affordable < fewest) continue;
         if (space_.size() > 1 && affordable >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
         return opening_plan{c, std::min(int(affordable), space_.max_epochs)};
       }
