@@ -693,12 +693,11 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const auto start = clock::now();
         try {
           const double estimated = estimate(rec.config, rec.epochs, false);
-          trial_cut_short_ = false;
-          run_folds(rec, attempt);
+          const bool cut_short = run_folds(rec, attempt);
           rec.seconds = since(start);
           rec.cost = budget_->charged() - charged_before;
           // What this backbone really cost against the probe's estimate: later estimates follow it.
-          if (rec.outcome == "completed" && !trial_cut_short_ && estimated > 0)
+          if (rec.outcome == "completed" && !cut_short && estimated > 0)
             correction_[rec.config.backbone] *= rec.seconds / estimated;
           return;
         } catch (const error& e) {
@@ -723,7 +722,10 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       }
     }
 
-    void run_folds(automl::trial_record& rec, int attempt) {
+    // Trains every fold; says whether a fold was cut to fit the budget (its cost then says
+    // nothing about the estimate).
+    bool run_folds(automl::trial_record& rec, int attempt) {
+      bool cut_short = false;
       double score_sum = 0;
       std::optional<nn::safetensors_map> first_weights;
       std::vector<double> first_probabilities;
@@ -740,11 +742,11 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         if (fr.stopped) {
           rec.outcome = cancelled() ? "cancelled" : "stopped";
           rec.message = cancelled() ? "cancelled by the user" : "stopped at a step boundary: the budget would not cover the next step";
-          return;
+          return false;
         }
         score_sum += fr.score;
         if (fr.cut_short) {
-          trial_cut_short_ = true;
+          cut_short = true;
           rec.message = fmt::format("cut to {} of {} epochs to fit the budget (the steps cost more than estimated)",
                                     fr.epochs_trained, rec.epochs);
         }
@@ -760,6 +762,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         best_probabilities_ = std::move(first_probabilities);
         best_fold_ = 0;
       }
+      return cut_short;
     }
 
     struct fold_result {
@@ -786,7 +789,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       const double probe_step = worst_step;
       double slowdown = 1.0, busy_training = 0;
       bool validating = false;
-      double worst_batch = cost.at(cost.eval, c.input_size) * 64;  // a validation batch
+      constexpr std::size_t validation_batch = 64;
+      double worst_batch = cost.at(cost.eval, c.input_size) * double(validation_batch);
       std::int64_t step = 0, training_steps = 0;
       // Charges the busy time since the last call; says whether the next step (and the
       // validation after the last one) still fits. While validating: whether the next batch does.
@@ -862,7 +866,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         if (!all_images) {
           validating = true;
           auto probabilities = task::predict_probabilities(net, *store_, split.validation, f.loader.augment,
-                                                           samples_.multilabel, 64, keep_going);
+                                                           samples_.multilabel, validation_batch, keep_going);
           if (!probabilities) {
             out.stopped = true;
             return;
@@ -956,7 +960,6 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     std::size_t best_fold_ = 0;
     double baseline_ = 0;
     std::size_t since_improvement_ = 0, skipped_in_a_row_ = 0, diverged_ = 0, completed_ = 0;
-    bool trial_cut_short_ = false;  // the trial running now was cut to fit the budget
     automl::progress progress_;
   };
 };
