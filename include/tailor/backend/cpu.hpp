@@ -7,6 +7,7 @@
 // Layout: NCHW. Measured on this 2-core machine (docs/performance.md, "Tensor layout"): with im2col
 // + GEMM, NCHW lets a 1x1 convolution of one image use its input as the GEMM operand with no copy
 // and writes outputs in place, and it is torch's own layout, so torchvision weights load as they are.
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -248,6 +249,32 @@ struct cpu_t {
         sum += g[i] * p[i];
       }
       ds.data()[nc] = sum;
+    });
+  }
+
+  // Nearest-neighbour upsampling by an integer factor (a feature pyramid's top-down path), and
+  // its backward: each input pixel's gradient is the sum over the factor x factor block it fed.
+  static void upsample_nearest_forward(const tensor& x, int factor, tensor& y) {
+    const std::size_t h = x.shape()[2], w = x.shape()[3], f = std::size_t(factor);
+    y.resize({x.shape()[0], x.shape()[1], h * f, w * f});
+    const std::int64_t planes = std::int64_t(x.shape()[0] * x.shape()[1]);
+    cpu_detail::parallel_for(planes, std::int64_t(h * w * f * f), [&](std::int64_t nc) {
+      const T* p = x.data() + nc * h * w;
+      T* q = y.data() + nc * h * w * f * f;
+      for (std::size_t i = 0; i < h * f; ++i)
+        for (std::size_t j = 0; j < w * f; ++j) q[i * w * f + j] = p[(i / f) * w + j / f];
+    });
+  }
+  static void upsample_nearest_backward(const tensor& dy, int factor, tensor& dx) {
+    const std::size_t f = std::size_t(factor), h = dy.shape()[2] / f, w = dy.shape()[3] / f;
+    dx.resize({dy.shape()[0], dy.shape()[1], h, w});
+    const std::int64_t planes = std::int64_t(dy.shape()[0] * dy.shape()[1]);
+    cpu_detail::parallel_for(planes, std::int64_t(h * w * f * f), [&](std::int64_t nc) {
+      const T* g = dy.data() + nc * h * w * f * f;
+      T* q = dx.data() + nc * h * w;
+      std::fill(q, q + h * w, T(0));
+      for (std::size_t i = 0; i < h * f; ++i)
+        for (std::size_t j = 0; j < w * f; ++j) q[(i / f) * w + j / f] += g[i * w * f + j];
     });
   }
 };

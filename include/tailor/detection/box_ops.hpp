@@ -26,6 +26,13 @@ struct xyxy {
   T x1 = 0, y1 = 0, x2 = 0, y2 = 0;
 };
 
+// A ground-truth box and its class (an index into the model's classes): what a dataset gives,
+// what augmentation moves and what target assignment reads.
+struct gt_box {
+  xyxy<float> box;  // pixels, x1 < x2 and y1 < y2
+  int class_id = 0;
+};
+
 // From a COCO [x, y, w, h] box (the form data:: stores). The sums are taken in double, then rounded.
 template <std::floating_point T = double>
 constexpr xyxy<T> from_coco(const data::box& b) noexcept {

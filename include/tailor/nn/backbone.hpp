@@ -11,6 +11,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -108,6 +109,17 @@ class unit_backbone {
     return out;
   }
   void backward_maps(const std::array<const tensor*, 3>& grads) { back_units(std::nullopt, grads); }
+  // The strides and channels forward_maps will give, known before any forward pass (a detection
+  // neck sizes its layers from them).
+  std::pair<std::array<int, 3>, std::array<int, 3>> feature_map_layout() const {
+    std::pair<std::array<int, 3>, std::array<int, 3>> layout;
+    const auto taps = tap_units();
+    for (int i = 0; i < 3; ++i) {
+      layout.first[i] = units_[taps[i]].stride;
+      layout.second[i] = units_[taps[i]].channels;
+    }
+    return layout;
+  }
 
   // Stages are runs of units with the same output stride; freezing k of them freezes those units.
   void freeze_stages(int k) {

@@ -8,22 +8,17 @@
 //   loader.start_epoch(e);
 //   while (auto batch = loader.next()) trainer.step(std::move(batch->images), batch->labels);
 #include <algorithm>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <exception>
-#include <mutex>
 #include <optional>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "../backend/cpu/parallel.hpp"  // splitmix64
 #include "../core/error.hpp"
 #include "augment.hpp"
 #include "image_store.hpp"
+#include "prefetcher.hpp"
 
 namespace tailor::pipeline {
 
@@ -65,7 +60,6 @@ class batch_loader {
     if (o_.workers <= 0) o_.workers = 1;
     if (o_.prefetch <= 0) o_.prefetch = 1;
   }
-  ~batch_loader() { stop(); }
   batch_loader(const batch_loader&) = delete;
   batch_loader& operator=(const batch_loader&) = delete;
 
@@ -75,68 +69,17 @@ class batch_loader {
   }
 
   void start_epoch(std::int64_t epoch) {
-    stop();
-    order_ = subset_;
-    if (o_.train) {  // Fisher-Yates with our own generator: the same order on every platform
-      std::mt19937_64 r(backend::cpu_detail::splitmix64(o_.seed ^ (std::uint64_t(epoch) * 0x9E3779B97F4A7C15ull)));
-      for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[r() % i]);
-    }
+    prefetcher_.stop();
+    order_ = epoch_order(subset_, o_.train, o_.seed, epoch);
     epoch_ = epoch;
-    total_ = batches_per_epoch();
-    next_to_build_ = next_to_return_ = 0;
-    stopping_ = false;
-    failure_ = nullptr;
-    ready_.clear();
-    for (int t = 0; t < o_.workers; ++t) workers_.emplace_back([this] { work(); });
+    prefetcher_.start(batches_per_epoch(), [this](std::size_t index) { return build(index); });
   }
 
   // The next batch of the epoch, or nullopt at its end. Rethrows a worker's failure (a file that
   // cannot be decoded), naming the file.
-  std::optional<batch<B>> next() {
-    std::unique_lock lock(mutex_);
-    if (next_to_return_ >= total_) return std::nullopt;
-    const std::size_t want = next_to_return_;
-    ready_cv_.wait(lock, [&] { return failure_ || std::any_of(ready_.begin(), ready_.end(), [&](auto& e) { return e.first == want; }); });
-    if (failure_) std::rethrow_exception(failure_);
-    auto it = std::find_if(ready_.begin(), ready_.end(), [&](auto& e) { return e.first == want; });
-    batch<B> b = std::move(it->second);
-    ready_.erase(it);
-    ++next_to_return_;
-    space_cv_.notify_all();
-    return b;
-  }
+  std::optional<batch<B>> next() { return prefetcher_.next(); }
 
  private:
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    space_cv_.notify_all();
-    workers_.clear();  // joins
-  }
-
-  void work() {
-    for (;;) {
-      std::size_t index;
-      {
-        std::unique_lock lock(mutex_);
-        space_cv_.wait(lock, [&] { return stopping_ || next_to_build_ >= total_ || next_to_build_ < next_to_return_ + std::size_t(o_.prefetch); });
-        if (stopping_ || next_to_build_ >= total_) return;
-        index = next_to_build_++;
-      }
-      try {
-        batch<B> b = build(index);
-        std::lock_guard lock(mutex_);
-        ready_.emplace_back(index, std::move(b));
-      } catch (...) {
-        std::lock_guard lock(mutex_);
-        if (!failure_) failure_ = std::current_exception();
-      }
-      ready_cv_.notify_all();
-    }
-  }
-
   batch<B> build(std::size_t index) const {
     const std::size_t begin = index * std::size_t(o_.batch_size), end = std::min(order_.size(), begin + std::size_t(o_.batch_size));
     const std::size_t n = end - begin, s = std::size_t(o_.augment.size), plane = 3 * s * s;
@@ -158,7 +101,7 @@ class batch_loader {
         cached = &decoded;
       }
       if (o_.train) {
-        std::mt19937_64 r(backend::cpu_detail::splitmix64(o_.seed + 0x51ED27ull * std::uint64_t(epoch_) + 0x2545F491ull * i));
+        std::mt19937_64 r(sample_seed(o_.seed, epoch_, i));
         augment_train(*cached, o_.augment, r, sample.data());
       } else {
         prepare_eval(*cached, o_.augment, sample.data());
@@ -181,13 +124,7 @@ class batch_loader {
 
   std::vector<std::uint32_t> order_;
   std::int64_t epoch_ = 0;
-  std::size_t total_ = 0, next_to_build_ = 0, next_to_return_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr failure_;
-  std::deque<std::pair<std::size_t, batch<B>>> ready_;
-  std::mutex mutex_;
-  std::condition_variable ready_cv_, space_cv_;
-  std::vector<std::jthread> workers_;
+  prefetcher<batch<B>> prefetcher_{o_.workers, o_.prefetch};
 };
 
 }  // namespace tailor::pipeline

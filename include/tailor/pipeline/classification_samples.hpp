@@ -26,18 +26,26 @@ struct classification_samples {
   bool multilabel = false;
 };
 
-inline classification_samples make_classification_samples(const data::coco_dataset& coco, const std::filesystem::path& images_root) {
-  classification_samples s;
-  s.multilabel = coco.kind == data::dataset_kind::multilabel;
+// A model's classes are the categories in category-id order: returns the class of each category
+// (by its position in coco.categories) and fills in the names and ids by class.
+inline std::vector<std::int32_t> classes_of_categories(const data::coco_dataset& coco, std::vector<std::string>& class_names,
+                                                       std::vector<std::int64_t>& class_ids) {
   std::vector<std::uint32_t> by_id(coco.categories.size());
   for (std::uint32_t i = 0; i < by_id.size(); ++i) by_id[i] = i;
   std::sort(by_id.begin(), by_id.end(), [&](auto a, auto b) { return coco.categories[a].id < coco.categories[b].id; });
   std::vector<std::int32_t> class_of(coco.categories.size());
   for (std::size_t k = 0; k < by_id.size(); ++k) {
     class_of[by_id[k]] = std::int32_t(k);
-    s.class_names.push_back(coco.categories[by_id[k]].name);
-    s.class_ids.push_back(coco.categories[by_id[k]].id);
+    class_names.push_back(coco.categories[by_id[k]].name);
+    class_ids.push_back(coco.categories[by_id[k]].id);
   }
+  return class_of;
+}
+
+inline classification_samples make_classification_samples(const data::coco_dataset& coco, const std::filesystem::path& images_root) {
+  classification_samples s;
+  s.multilabel = coco.kind == data::dataset_kind::multilabel;
+  const std::vector<std::int32_t> class_of = classes_of_categories(coco, s.class_names, s.class_ids);
   const data::local_directory container(images_root);
   for (std::size_t i = 0; i < coco.images.size(); ++i) {
     const auto& img = coco.images[i];
