@@ -2,8 +2,8 @@
 // how docs/quality.md compares detector recipes (backbone, input size, learning rate, epochs)
 // before AutoML searches over them.
 //
-//   build/bin/detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [backbone=resnet18] [size=256]
-//       [lr=0.002] [wd=0.05] [batch=16] [fpn=64] [head=1] [width=1.0] [scale=0.6,1.4] [threads=N] [seed=0]
+//   build/bin/detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [backbone=mobilenet_v3_small] [size=160]
+//       [lr=0.003] [wd=0.05] [batch=8] [fpn=64] [head=2] [width=1.0] [scale=0.6,1.4] [threads=N] [seed=0]
 //
 // Trains on every image of TRAIN_JSON, then prints one line of JSON: the recipe, busy seconds,
 // the last epoch's loss, and COCO AP, AP50, AP75 on TEST_JSON (all evaluated the pycocotools way).
@@ -104,8 +104,8 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
 
 int main(int argc, char** argv) try {
   if (argc < 5) return std::fprintf(stderr, "usage: detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [key=value...]\n"), 2;
-  std::map<std::string, std::string> kv{{"backbone", "resnet18"}, {"size", "256"}, {"lr", "0.002"}, {"wd", "0.05"},
-                                        {"batch", "16"}, {"fpn", "64"}, {"head", "1"}, {"width", "1.0"},
+  std::map<std::string, std::string> kv{{"backbone", "mobilenet_v3_small"}, {"size", "160"}, {"lr", "0.003"}, {"wd", "0.05"},
+                                        {"batch", "8"}, {"fpn", "64"}, {"head", "2"}, {"width", "1.0"},
                                         {"scale", "0.6,1.4"}, {"seed", "0"}};
   for (int i = 5; i < argc; ++i) {
     const std::string a = argv[i];

@@ -17,7 +17,14 @@
 #include <tailor/core/error.hpp>
 #include <tailor/data/image.hpp>
 #include <tailor/detection/box_ops.hpp>
+#include <tailor/backend/cpu.hpp>
+#include <tailor/data/coco.hpp>
 #include <tailor/pipeline/detection_augment.hpp>
+#include <tailor/pipeline/detection_loader.hpp>
+#include <tailor/pipeline/detection_samples.hpp>
+
+#include "../examples/example_data.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -402,4 +409,92 @@ TEST_CASE("detection augment: bad options and inputs say what to fix", "[detecti
   REQUIRE_THROWS_WITH(pl::prepare_detection_eval(tailor::data::image{}, o, out.data()), Catch::Contains("non-empty"));
   REQUIRE_THROWS_WITH(pl::letterbox_placement(0, 10, 320), Catch::Contains("at least 1 pixel"));
   REQUIRE_THROWS_AS(pl::to_original(make_placement(0, 0, 0, false, 320), box_f{0, 0, 1, 1}, 10, 10), tailor::error);
+}
+
+TEST_CASE("detection loader: boxes follow the store's decode scale and the letterbox, and map back", "[detection][loader]") {
+  using B = tailor::backend::cpu;
+  tailor::testing::temp_dir dir("detection_loader");
+  tailor::examples::example_data_options eo;
+  eo.classification_images_per_class = 0;
+  eo.detection_images = 12;
+  (void)tailor::examples::write_example_data(dir.path, eo);
+  const auto coco = tailor::data::load_coco_file(dir.path / "detection_train.json");
+  const auto samples = pl::make_detection_samples(coco, dir.path);
+  REQUIRE(samples.files.size() == 9);
+  REQUIRE(samples.class_names.size() == 4);
+  std::size_t boxes = 0;
+  for (std::size_t i = 0; i < samples.files.size(); ++i) {
+    boxes += samples.boxes[i].size();
+    REQUIRE(samples.sizes[i] == std::array<int, 2>{192, 144});
+  }
+  REQUIRE(boxes > 9);
+
+  // Decoded at half size: the loader must scale the boxes with the pixels.
+  pl::image_store_options so;
+  so.max_side = 96;
+  pl::image_store store(samples.files, so);
+  REQUIRE(store.preload());
+  pl::detection_loader_options o;
+  o.batch_size = 4;
+  o.train = false;
+  o.augment.size = 128;
+  pl::detection_loader<B> eval_loader(store, samples.boxes, samples.sizes, o);
+  eval_loader.start_epoch(0);
+  std::size_t seen = 0;
+  while (auto b = eval_loader.next()) {
+    for (std::size_t k = 0; k < b->boxes.size(); ++k, ++seen) {
+      const std::uint32_t i = b->samples[k];
+      REQUIRE(b->boxes[k].size() == samples.boxes[i].size());  // eval: nothing is cut
+      for (std::size_t j = 0; j < b->boxes[k].size(); ++j) {
+        const auto& moved = b->boxes[k][j].box;
+        // 192 x 144 letterboxed into 128: scale 2/3, 16 px bars above and below.
+        const auto& gt = samples.boxes[i][j].box;
+        CHECK(moved.x1 == Approx(gt.x1 * 2 / 3).margin(1e-3));
+        CHECK(moved.y1 == Approx(gt.y1 * 2 / 3 + 16).margin(1e-3));
+        const auto back = pl::original_box(*b, k, moved);
+        CHECK(back.x1 == Approx(gt.x1).margin(1e-3));
+        CHECK(back.y2 == Approx(gt.y2).margin(1e-3));
+      }
+    }
+  }
+  REQUIRE(seen == samples.files.size());
+
+  // Training batches: the same for any number of workers, boxes inside the canvas.
+  auto epoch_of = [&](int workers) {
+    pl::detection_loader_options t = o;
+    t.train = true;
+    t.workers = workers;
+    t.seed = 3;
+    pl::detection_loader<B> loader(store, samples.boxes, samples.sizes, t);
+    loader.start_epoch(2);
+    std::vector<pl::detection_batch<B>> out;
+    while (auto b = loader.next()) out.push_back(std::move(*b));
+    return out;
+  };
+  const auto one = epoch_of(1), three = epoch_of(3);
+  REQUIRE(one.size() == three.size());
+  for (std::size_t n = 0; n < one.size(); ++n) {
+    REQUIRE(one[n].samples == three[n].samples);
+    REQUIRE(std::equal(one[n].images.begin(), one[n].images.end(), three[n].images.begin()));
+    for (std::size_t k = 0; k < one[n].boxes.size(); ++k) {
+      REQUIRE(one[n].boxes[k].size() == three[n].boxes[k].size());
+      for (const auto& g : one[n].boxes[k]) {
+        CHECK(g.box.x1 >= 0);
+        CHECK(g.box.x2 <= 128);
+        CHECK(g.box.y1 >= 0);
+        CHECK(g.box.y2 <= 128);
+      }
+    }
+  }
+  REQUIRE_THROWS_WITH(pl::detection_loader<B>(store, samples.boxes, {}, o), Catch::Contains("one of each per image"));
+}
+
+TEST_CASE("detection samples: a dataset without boxes is refused with the fix", "[detection][loader]") {
+  tailor::testing::temp_dir dir("detection_samples");
+  tailor::examples::example_data_options eo;
+  eo.classification_images_per_class = 2;
+  eo.detection_images = 0;
+  (void)tailor::examples::write_example_data(dir.path, eo);
+  const auto coco = tailor::data::load_coco_file(dir.path / "classification_train.json");
+  REQUIRE_THROWS_WITH(pl::make_detection_samples(coco, dir.path), Catch::Contains("--kind detection"));
 }

@@ -45,7 +45,7 @@ double dot(const T& a, const T& b) {
 det::detector_options tiny_options(int fpn = 8) {
   det::detector_options o;
   o.fpn_channels = fpn;
-  o.head_convs = 1;
+  o.head_convs = 2;
   o.backbone.width = 0.125;
   return o;
 }
@@ -81,8 +81,8 @@ TEST_CASE("detector: outputs per level, parameter names and the focal prior", "[
     names.insert(n);
     if (n == "head.1.classes.bias") REQUIRE(p.value(0) == Approx(-std::log(99.0)).epsilon(1e-6));
   });
-  for (const char* n : {"conv1.weight", "layer4.1.bn2.bias", "fpn.lateral.0.weight", "fpn.output.2.bias", "head.0.tower.0.0.weight",
-                        "head.0.tower.0.1.weight", "head.2.classes.weight", "head.1.box.bias", "head.0.centerness.weight"})
+  for (const char* n : {"conv1.weight", "layer4.1.bn2.bias", "fpn.lateral.0.weight", "fpn.output.2.bias", "head.0.class_tower.0.0.weight",
+                        "head.0.box_tower.1.1.weight", "head.2.classes.weight", "head.1.box.bias", "head.0.centerness.weight"})
     REQUIRE(names.count(n) == 1);
   REQUIRE(names.count("fc.weight") == 0);  // no classification head
 }
@@ -121,8 +121,8 @@ TEST_CASE("detector: back-propagation through heads, pyramid and backbone equals
   // Every part of the network: the first backbone conv, a deep backbone layer, each pyramid level,
   // each head branch, and random others.
   std::vector<std::string> wanted{"conv1.weight", "layer4.0.conv1.weight", "fpn.lateral.0.weight", "fpn.lateral.2.weight",
-                                  "fpn.output.1.weight", "head.0.tower.0.0.weight", "head.2.classes.weight", "head.1.box.weight",
-                                  "head.0.centerness.bias"};
+                                  "fpn.output.1.weight", "head.0.class_tower.0.0.weight", "head.1.box_tower.0.0.weight",
+                                  "head.2.classes.weight", "head.1.box.weight", "head.0.centerness.bias"};
   std::mt19937_64 pick(5);
   for (int k = 0; k < 12; ++k) wanted.push_back(params[pick() % params.size()].first);
   const double eps = 1e-5;

@@ -1,9 +1,10 @@
 #pragma once
 // The detector: a backbone's feature maps at strides 8, 16 and 32, a light feature pyramid (FPN:
 // 1x1 lateral convolutions, nearest-neighbour top-down path, 3x3 output convolutions) and an
-// FCOS-style anchor-free head on each level: a tower of conv-BN-ReLU, then three 3x3 predictions
-// per point: class logits (C), box distances (4: left, top, right, bottom; the distance in input
-// pixels is stride * exp(value)) and a centerness logit (1).
+// FCOS-style anchor-free head on each level: two towers of conv-BN-ReLU, one for classification and
+// one for the box, then three 3x3 predictions per point: class logits (C) from the first, box
+// distances (4: left, top, right, bottom; the distance in input pixels is stride * exp(value)) and
+// a centerness logit (1) from the second, as FCOS places them.
 //
 // Each level has its own head. FCOS shares one head across levels; with the CPU layers keeping
 // their inputs for backward, sharing means three caches per layer, and on the small datasets this
@@ -31,7 +32,7 @@ namespace tailor::detection {
 
 struct detector_options {
   int fpn_channels = 64;  // width of the pyramid and the heads
-  int head_convs = 1;     // conv-BN-ReLU layers in each level's tower before the predictions
+  int head_convs = 2;     // conv-BN-ReLU layers in each of a level's two towers before the predictions
   nn::backbone_options backbone;
   double prior_probability = 0.01;  // the class logits start at this probability (focal loss's prior)
 };
@@ -83,7 +84,8 @@ class detector_network {
         nn::conv_bn_act_options t;
         t.in = t.out = f;
         t.kernel = 3;
-        p.tower.emplace_back(t);
+        p.class_tower.emplace_back(t);
+        p.box_tower.emplace_back(t);
       }
       p.classes = nn::conv2d<B>(conv_shape(f, classes, 3), true);
       p.box = nn::conv2d<B>(conv_shape(f, 4, 3), true);
@@ -97,7 +99,8 @@ class detector_network {
     for (auto& p : parts_) {
       p.lateral.init(r);
       p.output.init(r);
-      for (auto& t : p.tower) t.init(r);
+      for (auto& t : p.class_tower) t.init(r);
+      for (auto& t : p.box_tower) t.init(r);
       for (auto* c : {&p.classes, &p.box, &p.centerness}) {
         nn::normal(c->weight().value, 0.01, r);
         nn::constant(c->bias().value, 0.0);
@@ -122,8 +125,10 @@ class detector_network {
     for (int l = 0; l < 3; ++l) {
       level_parts& p = parts_[l];
       tensor t = p.output.forward(std::move(inner[l]), training);
-      for (auto& layer : p.tower) t = layer.forward(std::move(t), training);
-      out.class_logits[l] = p.classes.forward(t, training);
+      tensor c = t;
+      for (auto& layer : p.class_tower) c = layer.forward(std::move(c), training);
+      out.class_logits[l] = p.classes.forward(std::move(c), training);
+      for (auto& layer : p.box_tower) t = layer.forward(std::move(t), training);
       out.box_logits[l] = p.box.forward(t, training);
       out.centerness[l] = p.centerness.forward(std::move(t), training);
     }
@@ -135,10 +140,12 @@ class detector_network {
     std::array<tensor, 3> d_inner;
     for (int l = 0; l < 3; ++l) {
       level_parts& p = parts_[l];
-      tensor g = p.classes.backward(d.class_logits[l]);
-      B::add_inplace(g, p.box.backward(d.box_logits[l]));
+      tensor g = p.box.backward(d.box_logits[l]);
       B::add_inplace(g, p.centerness.backward(d.centerness[l]));
-      for (auto it = p.tower.rbegin(); it != p.tower.rend(); ++it) g = it->backward(g);
+      for (auto it = p.box_tower.rbegin(); it != p.box_tower.rend(); ++it) g = it->backward(g);
+      tensor c = p.classes.backward(d.class_logits[l]);
+      for (auto it = p.class_tower.rbegin(); it != p.class_tower.rend(); ++it) c = it->backward(c);
+      B::add_inplace(g, c);
       d_inner[l] = p.output.backward(g);
     }
     // The top-down path in reverse: level l's sum fed level l + 1 through the upsampling.
@@ -157,7 +164,10 @@ class detector_network {
       p.lateral.visit_parameters(nn::join_name(prefix, fmt::format("fpn.lateral.{}", l)), f);
       p.output.visit_parameters(nn::join_name(prefix, fmt::format("fpn.output.{}", l)), f);
       const std::string head = nn::join_name(prefix, fmt::format("head.{}", l));
-      for (std::size_t k = 0; k < p.tower.size(); ++k) p.tower[k].visit_parameters(nn::join_name(head, fmt::format("tower.{}", k)), f);
+      for (std::size_t k = 0; k < p.class_tower.size(); ++k) {
+        p.class_tower[k].visit_parameters(nn::join_name(head, fmt::format("class_tower.{}", k)), f);
+        p.box_tower[k].visit_parameters(nn::join_name(head, fmt::format("box_tower.{}", k)), f);
+      }
       p.classes.visit_parameters(nn::join_name(head, "classes"), f);
       p.box.visit_parameters(nn::join_name(head, "box"), f);
       p.centerness.visit_parameters(nn::join_name(head, "centerness"), f);
@@ -167,8 +177,10 @@ class detector_network {
   void visit_buffers(const std::string& prefix, F&& f) {
     backbone_.visit_buffers(prefix, f);
     for (int l = 0; l < 3; ++l)
-      for (std::size_t k = 0; k < parts_[l].tower.size(); ++k)
-        parts_[l].tower[k].visit_buffers(nn::join_name(prefix, fmt::format("head.{}.tower.{}", l, k)), f);
+      for (std::size_t k = 0; k < parts_[l].class_tower.size(); ++k) {
+        parts_[l].class_tower[k].visit_buffers(nn::join_name(prefix, fmt::format("head.{}.class_tower.{}", l, k)), f);
+        parts_[l].box_tower[k].visit_buffers(nn::join_name(prefix, fmt::format("head.{}.box_tower.{}", l, k)), f);
+      }
   }
 
   int classes() const { return classes_; }
@@ -178,7 +190,8 @@ class detector_network {
     for (auto& p : parts_) {
       p.lateral.release_cache();
       p.output.release_cache();
-      for (auto& t : p.tower) t.release_cache();
+      for (auto& t : p.class_tower) t.release_cache();
+      for (auto& t : p.box_tower) t.release_cache();
       p.classes.release_cache();
       p.box.release_cache();
       p.centerness.release_cache();
@@ -188,7 +201,7 @@ class detector_network {
  private:
   struct level_parts {
     nn::conv2d<B> lateral, output;
-    std::vector<nn::conv_bn_act<B>> tower;
+    std::vector<nn::conv_bn_act<B>> class_tower, box_tower;
     nn::conv2d<B> classes, box, centerness;
   };
 
