@@ -36,6 +36,7 @@ namespace {
 using tailor::error;
 using tailor::failure_code;
 using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 namespace automl = tailor::automl;
 
 using small_customizer = tailor::customizer<tailor::task::classification, tailor::backbones<tailor::nn::small_cnn>,
@@ -247,6 +248,25 @@ TEST_CASE("a short budget trains the defaults first, as long as it allows (the o
       CHECK(e.code() == failure_code::budget_not_enough);
     }
   }
+}
+
+TEST_CASE("defaults_only trains the defaults alone, as long as the budget allows", "[automl][customizer][budget][heavy]") {
+  generated data;
+  auto space = small_space({3e-3, 1e-2});
+  space.max_epochs = 1000;
+  auto o = options(3.0, space);
+  o.defaults_only = true;
+  const auto r = small_customizer().train(data.samples(), o);
+  REQUIRE(r.trials.size() == 1);
+  const auto& t = r.trials.front();
+  CHECK(t.opening);
+  CHECK(t.outcome == "completed");
+  CHECK(t.backbone == space.backbones[space.defaults.backbone]);
+  CHECK(t.config.learning_rate == space.defaults.learning_rate);
+  CHECK(t.epochs >= space.min_epochs);
+  CHECK_THAT(r.space_description, StartsWith("1 configurations"));
+  CHECK_THAT(r.stopping_reason, Contains("defaults alone"));
+  CHECK(r.charged <= r.budget);
 }
 
 TEST_CASE("a run that costs more than estimated is shortened to fit, and still validated", "[automl][customizer][budget][heavy]") {

@@ -127,6 +127,24 @@ TEST_CASE("search_space numbers every recipe once: at and index_of are inverse, 
   CHECK_THAT(invalid_argument_message([&] { s.index_of(outside); }), Contains("learning_rate"));
 }
 
+TEST_CASE("search_space::only is the space of one recipe: size 1, that recipe, the epochs kept", "[automl][search]") {
+  const auto s = two_backbones();
+  const auto c = s.at(77);
+  const auto one = s.only(c);
+  CHECK_NOTHROW(one.validate());
+  REQUIRE(one.size() == 1);
+  CHECK(one.backbones == std::vector<std::string>{s.backbones[c.backbone]});
+  auto expected = c;
+  expected.backbone = 0;
+  CHECK(one.at(0) == expected);
+  CHECK(one.defaults == expected);
+  CHECK(one.min_epochs == s.min_epochs);
+  CHECK(one.max_epochs == s.max_epochs);
+  auto outside = c;
+  outside.input_size = 17;
+  CHECK_THAT(invalid_argument_message([&] { (void)s.only(outside); }), Contains("input_size"));
+}
+
 TEST_CASE("search_space with its default lists and one backbone is valid and holds its defaults", "[automl][search]") {
   automl::search_space s;
   s.backbones = {"resnet18"};

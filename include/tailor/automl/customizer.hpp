@@ -303,20 +303,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
                                   fmt::join(customizer::backbone_names(), ", ")));
         conventions_[name] = nn::detect_weights_convention(nn::read_safetensors(file));
       }
-      if (o_.defaults_only) {
-        const auto& d = space_.defaults;
-        space_.backbones = {space_.backbones.at(d.backbone)};
-        space_.defaults.backbone = 0;
-        space_.input_sizes = {d.input_size};
-        space_.learning_rates = {d.learning_rate};
-        space_.weight_decays = {d.weight_decay};
-        space_.batch_sizes = {d.batch_size};
-        space_.augmentations = {d.augmentation};
-        space_.modes = {d.mode};
-        space_.label_smoothings = {d.label_smoothing};
-        space_.optimizers = {d.optimizer};
-      }
       space_.validate();
+      if (o_.defaults_only) space_ = space_.only(space_.defaults);
       result_.space_description = fmt::format("{} configurations: backbones {}, sizes {}, epochs {}..{}", space_.size(),
                                               fmt::join(space_.backbones, "/"), fmt::join(space_.input_sizes, "/"),
                                               space_.min_epochs, space_.max_epochs);
@@ -617,6 +605,9 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         opening->opening = true;
         run_or_replay(*opening);
         reason = book(*opening);
+        // No search: the opening trained the one recipe for all the budget allows, and a longer
+        // run of it (what the strategy asks for next) cannot be bought.
+        if (!reason && o_.defaults_only) reason = "the defaults alone (--defaults-only), trained as long as the budget allows";
       }
       std::vector<std::size_t> record_of;  // the strategy's request id -> its trial's id (the opening's, if it answered)
       while (!reason) {

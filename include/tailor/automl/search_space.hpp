@@ -189,6 +189,25 @@ struct search_space {
     return index;
   }
 
+  // The space of the one recipe `c` (which must be in this space; the epochs stay): how
+  // --defaults-only trains the defaults alone.
+  search_space only(const trial_config& c) const {
+    (void)index_of(c);  // throws when c is outside the space
+    search_space s = *this;
+    s.backbones = {backbones[c.backbone]};
+    s.input_sizes = {c.input_size};
+    s.learning_rates = {c.learning_rate};
+    s.weight_decays = {c.weight_decay};
+    s.batch_sizes = {c.batch_size};
+    s.augmentations = {c.augmentation};
+    s.modes = {c.mode};
+    s.label_smoothings = {c.label_smoothing};
+    s.optimizers = {c.optimizer};
+    s.defaults = c;
+    s.defaults.backbone = 0;
+    return s;
+  }
+
   // Each field drawn uniformly among its choices (r() % count, in the order of trial_config's
   // fields: the same recipes on every standard library).
   trial_config sample(std::mt19937_64& r) const {
