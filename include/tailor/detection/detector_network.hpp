@@ -11,6 +11,7 @@
 // library trains on, per-level heads (as YOLOv8's) train as well. The neck and head start from
 // scratch; the backbone's parameters keep their classification names (no prefix), so the same
 // pretrained safetensors file loads into a classifier or a detector.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +43,12 @@ inline constexpr std::array<int, 3> pyramid_strides{8, 16, 32};
 // The input side must be a multiple of the coarsest stride, so that each level is exactly twice
 // the next one and the top-down path adds maps of equal size.
 inline constexpr int input_multiple = 32;
+
+// A box logit becomes a distance of stride * exp(value); the value is clamped to this range first
+// (its gradient is zero outside), so that an early wild prediction cannot overflow.
+inline constexpr float box_logit_limit = 8.0f;
+
+inline float box_distance(float logit, int stride) { return float(stride) * std::exp(std::clamp(logit, -box_logit_limit, box_logit_limit)); }
 
 template <nn::Backend B>
 struct detector_outputs {
@@ -150,7 +157,7 @@ class detector_network {
     }
     // The top-down path in reverse: level l's sum fed level l + 1 through the upsampling.
     for (int l = 0; l < 2; ++l) B::add_inplace(d_inner[l + 1], up_[l].backward(d_inner[l]));
-    const bool backbone_trains = any_trainable_in_backbone();
+    const bool backbone_trains = backbone_.any_trainable();
     std::array<tensor, 3> d_maps;
     for (int l = 0; l < 3; ++l) d_maps[l] = parts_[l].lateral.backward(d_inner[l], backbone_trains);
     if (backbone_trains) backbone_.backward_maps({&d_maps[0], &d_maps[1], &d_maps[2]});
@@ -212,11 +219,6 @@ class detector_network {
     s.kernel_h = s.kernel_w = kernel;
     s.pad_h = s.pad_w = kernel / 2;
     return s;
-  }
-  bool any_trainable_in_backbone() {
-    bool any = false;
-    backbone_.visit_parameters("", [&](const std::string&, nn::parameter<B>& p) { any = any || !p.frozen; });
-    return any;
   }
 
   backbone_type backbone_;

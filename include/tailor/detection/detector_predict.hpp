@@ -7,7 +7,6 @@
 
 #include "decode.hpp"
 #include "detector_network.hpp"
-#include "fcos_loss.hpp"  // box_distance
 #include "fcos_targets.hpp"
 
 namespace tailor::detection {

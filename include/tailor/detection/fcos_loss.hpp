@@ -34,12 +34,6 @@ struct fcos_loss_value {
   int positives = 0;
 };
 
-// A box logit becomes a distance of stride * exp(value); the value is clamped to this range first
-// (its gradient is zero outside), so that an early wild prediction cannot overflow.
-inline constexpr float box_logit_limit = 8.0f;
-
-inline float box_distance(float logit, int stride) { return float(stride) * std::exp(std::clamp(logit, -box_logit_limit, box_logit_limit)); }
-
 // targets[n]: image n's point targets, level by level, row-major (assign_targets). The gradient of
 // the total loss with respect to each output is written into grad (resized to match).
 template <nn::Backend B>

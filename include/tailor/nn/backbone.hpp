@@ -133,6 +133,12 @@ class unit_backbone {
       std::visit([&](auto& v) { v.visit_parameters(units_[i].name, [&](const std::string&, parameter<B>& p) { p.frozen = i < frozen_units_; }); },
                  units_[i].body);
   }
+  // Whether any parameter still trains (a network back-propagates into the backbone only then).
+  bool any_trainable() {
+    bool any = false;
+    visit_parameters("", [&](const std::string&, parameter<B>& p) { any = any || !p.frozen; });
+    return any;
+  }
   int stage_count() const {
     int stages = units_.empty() ? 0 : 1;
     for (std::size_t i = 1; i < units_.size(); ++i) stages += units_[i].stride != units_[i - 1].stride;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -47,42 +48,22 @@ class batch_loader {
   // subset: the samples of the store this loader serves (a training or validation split); empty: all.
   batch_loader(const image_store& store, std::vector<std::vector<std::int32_t>> labels, int classes, bool multilabel,
                const loader_options& o, std::vector<std::uint32_t> subset = {})
-      : store_(store), labels_(std::move(labels)), classes_(classes), multilabel_(multilabel), o_(o), subset_(std::move(subset)) {
-    if (subset_.empty()) {
-      subset_.resize(store_.size());
-      for (std::uint32_t i = 0; i < subset_.size(); ++i) subset_[i] = i;
-    }
-    for (auto i : subset_)
-      if (i >= store_.size())
-        throw error(failure_code::invalid_argument, fmt::format("batch_loader: sample {} of the subset is not in the store "
-                                                                "({} images)", i, store_.size()));
-    if (o_.batch_size <= 0) o_.batch_size = 1;
-    if (o_.workers <= 0) o_.workers = 1;
-    if (o_.prefetch <= 0) o_.prefetch = 1;
-  }
+      : store_(store), labels_(std::move(labels)), classes_(classes), multilabel_(multilabel), o_(o),
+        batches_("batch_loader", store.size(), std::move(subset),
+                 epoch_options{o.batch_size, o.train, o.drop_last, o.workers, o.prefetch, o.seed},
+                 [this](std::span<const std::uint32_t> samples, std::int64_t epoch) { return build(samples, epoch); }) {}
   batch_loader(const batch_loader&) = delete;
   batch_loader& operator=(const batch_loader&) = delete;
 
-  std::size_t batches_per_epoch() const {
-    const std::size_t n = subset_.size(), b = std::size_t(o_.batch_size);
-    return (o_.train && o_.drop_last && n >= b) ? n / b : (n + b - 1) / b;
-  }
-
-  void start_epoch(std::int64_t epoch) {
-    prefetcher_.stop();
-    order_ = epoch_order(subset_, o_.train, o_.seed, epoch);
-    epoch_ = epoch;
-    prefetcher_.start(batches_per_epoch(), [this](std::size_t index) { return build(index); });
-  }
-
+  std::size_t batches_per_epoch() const { return batches_.batches_per_epoch(); }
+  void start_epoch(std::int64_t epoch) { batches_.start_epoch(epoch); }
   // The next batch of the epoch, or nullopt at its end. Rethrows a worker's failure (a file that
   // cannot be decoded), naming the file.
-  std::optional<batch<B>> next() { return prefetcher_.next(); }
+  std::optional<batch<B>> next() { return batches_.next(); }
 
  private:
-  batch<B> build(std::size_t index) const {
-    const std::size_t begin = index * std::size_t(o_.batch_size), end = std::min(order_.size(), begin + std::size_t(o_.batch_size));
-    const std::size_t n = end - begin, s = std::size_t(o_.augment.size), plane = 3 * s * s;
+  batch<B> build(std::span<const std::uint32_t> samples, std::int64_t epoch) const {
+    const std::size_t n = samples.size(), s = std::size_t(o_.augment.size), plane = 3 * s * s;
     batch<B> b;
     b.images = B::tensor::from_shape({n, 3, s, s});
     b.labels.assign(n, -1);
@@ -91,20 +72,16 @@ class batch_loader {
       std::fill(b.targets.begin(), b.targets.end(), typename B::value_type(0));
     }
     std::vector<float> sample(plane);
+    data::image scratch;
     for (std::size_t k = 0; k < n; ++k) {
-      const std::uint32_t i = order_[begin + k];
+      const std::uint32_t i = samples[k];
       b.samples.push_back(i);
-      const data::image* cached = store_.cached(i);
-      data::image decoded;
-      if (!cached) {
-        decoded = store_.get(i);
-        cached = &decoded;
-      }
+      const data::image& img = store_.image_at(i, scratch);
       if (o_.train) {
-        std::mt19937_64 r(sample_seed(o_.seed, epoch_, i));
-        augment_train(*cached, o_.augment, r, sample.data());
+        std::mt19937_64 r(sample_seed(o_.seed, epoch, i));
+        augment_train(img, o_.augment, r, sample.data());
       } else {
-        prepare_eval(*cached, o_.augment, sample.data());
+        prepare_eval(img, o_.augment, sample.data());
       }
       std::copy(sample.begin(), sample.end(), b.images.data() + k * plane);
       const auto& l = labels_[i];
@@ -120,11 +97,7 @@ class batch_loader {
   int classes_ = 0;
   bool multilabel_ = false;
   loader_options o_;
-  std::vector<std::uint32_t> subset_;
-
-  std::vector<std::uint32_t> order_;
-  std::int64_t epoch_ = 0;
-  prefetcher<batch<B>> prefetcher_{o_.workers, o_.prefetch};
+  epoch_batches<batch<B>> batches_;  // last: its workers stop before the rest goes
 };
 
 }  // namespace tailor::pipeline

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -55,70 +56,49 @@ class detection_loader {
   // (the store may decode it smaller). subset: the samples served; empty: all.
   detection_loader(const image_store& store, std::vector<std::vector<detection::gt_box>> boxes,
                    std::vector<std::array<int, 2>> sizes, const detection_loader_options& o, std::vector<std::uint32_t> subset = {})
-      : store_(store), boxes_(std::move(boxes)), sizes_(std::move(sizes)), o_(o), subset_(std::move(subset)) {
+      : store_(store), boxes_(std::move(boxes)), sizes_(std::move(sizes)), o_(o),
+        batches_("detection_loader", store.size(), std::move(subset),
+                 epoch_options{o.batch_size, o.train, o.drop_last, o.workers, o.prefetch, o.seed},
+                 [this](std::span<const std::uint32_t> samples, std::int64_t epoch) { return build(samples, epoch); }) {
     if (boxes_.size() != store_.size() || sizes_.size() != store_.size())
       throw error(failure_code::invalid_argument,
                   fmt::format("detection_loader: {} box lists and {} sizes for {} images; give one of each per image",
                               boxes_.size(), sizes_.size(), store_.size()));
-    if (subset_.empty()) {
-      subset_.resize(store_.size());
-      for (std::uint32_t i = 0; i < subset_.size(); ++i) subset_[i] = i;
-    }
-    for (auto i : subset_)
-      if (i >= store_.size())
-        throw error(failure_code::invalid_argument,
-                    fmt::format("detection_loader: sample {} of the subset is not in the store ({} images)", i, store_.size()));
     for (std::size_t i = 0; i < sizes_.size(); ++i)
       if (sizes_[i][0] <= 0 || sizes_[i][1] <= 0)
         throw error(failure_code::invalid_argument, fmt::format("detection_loader: image {} has size {}x{}", i, sizes_[i][0], sizes_[i][1]));
-    if (o_.batch_size <= 0) o_.batch_size = 1;
   }
-
   detection_loader(const detection_loader&) = delete;
   detection_loader& operator=(const detection_loader&) = delete;
 
-  std::size_t batches_per_epoch() const {
-    const std::size_t n = subset_.size(), b = std::size_t(o_.batch_size);
-    return (o_.train && o_.drop_last && n >= b) ? n / b : (n + b - 1) / b;
-  }
-
-  void start_epoch(std::int64_t epoch) {
-    prefetcher_.stop();
-    order_ = epoch_order(subset_, o_.train, o_.seed, epoch);
-    epoch_ = epoch;
-    prefetcher_.start(batches_per_epoch(), [this](std::size_t index) { return build(index); });
-  }
-  std::optional<detection_batch<B>> next() { return prefetcher_.next(); }
+  std::size_t batches_per_epoch() const { return batches_.batches_per_epoch(); }
+  void start_epoch(std::int64_t epoch) { batches_.start_epoch(epoch); }
+  std::optional<detection_batch<B>> next() { return batches_.next(); }
 
  private:
-  detection_batch<B> build(std::size_t index) const {
-    const std::size_t begin = index * std::size_t(o_.batch_size), end = std::min(order_.size(), begin + std::size_t(o_.batch_size));
-    const std::size_t n = end - begin, s = std::size_t(o_.augment.size), plane = 3 * s * s;
+  detection_batch<B> build(std::span<const std::uint32_t> samples, std::int64_t epoch) const {
+    const std::size_t n = samples.size(), s = std::size_t(o_.augment.size), plane = 3 * s * s;
     detection_batch<B> b;
     b.images = B::tensor::from_shape({n, 3, s, s});
+    data::image scratch;
     for (std::size_t k = 0; k < n; ++k) {
-      const std::uint32_t i = order_[begin + k];
+      const std::uint32_t i = samples[k];
       b.samples.push_back(i);
-      const data::image* cached = store_.cached(i);
-      data::image decoded;
-      if (!cached) {
-        decoded = store_.get(i);
-        cached = &decoded;
-      }
+      const data::image& img = store_.image_at(i, scratch);
       // The boxes in the store's pixels (a decode at a bounded size scales them).
-      const float sx = float(cached->width) / float(sizes_[i][0]), sy = float(cached->height) / float(sizes_[i][1]);
+      const float sx = float(img.width) / float(sizes_[i][0]), sy = float(img.height) / float(sizes_[i][1]);
       std::vector<detection::gt_box> stored = boxes_[i];
       for (auto& g : stored) g.box = {g.box.x1 * sx, g.box.y1 * sy, g.box.x2 * sx, g.box.y2 * sy};
       b.to_original.push_back({1 / sx, 1 / sy});
-      b.stored_sizes.push_back({cached->width, cached->height});
+      b.stored_sizes.push_back({img.width, img.height});
       float* dst = b.images.data() + k * plane;
       if (o_.train) {
-        std::mt19937_64 r(sample_seed(o_.seed, epoch_, i));
+        std::mt19937_64 r(sample_seed(o_.seed, epoch, i));
         std::vector<detection::gt_box> moved;
-        b.placements.push_back(augment_detection_train(*cached, stored, o_.augment, r, dst, moved));
+        b.placements.push_back(augment_detection_train(img, stored, o_.augment, r, dst, moved));
         b.boxes.push_back(std::move(moved));
       } else {
-        b.placements.push_back(prepare_detection_eval(*cached, o_.augment, dst));
+        b.placements.push_back(prepare_detection_eval(img, o_.augment, dst));
         b.boxes.push_back(transform_boxes(b.placements.back(), stored, o_.augment));
       }
     }
@@ -129,10 +109,7 @@ class detection_loader {
   std::vector<std::vector<detection::gt_box>> boxes_;
   std::vector<std::array<int, 2>> sizes_;
   detection_loader_options o_;
-  std::vector<std::uint32_t> subset_;
-  std::vector<std::uint32_t> order_;
-  std::int64_t epoch_ = 0;
-  prefetcher<detection_batch<B>> prefetcher_{o_.workers, o_.prefetch};
+  epoch_batches<detection_batch<B>> batches_;  // last: its workers stop before the rest goes
 };
 
 }  // namespace tailor::pipeline

@@ -40,6 +40,12 @@ class image_store {
     return decode(files_[i], o_.max_side);
   }
   const data::image* cached(std::size_t i) const { return cache_.empty() ? nullptr : &cache_[i]; }
+  // The image at i without a copy when it is cached; otherwise decoded into `scratch`.
+  const data::image& image_at(std::size_t i, data::image& scratch) const {
+    if (const data::image* c = cached(i)) return *c;
+    scratch = decode(files_[i], o_.max_side);
+    return scratch;
+  }
 
   // Decodes every image in parallel and keeps them if their total size fits the budget (the
   // estimate from the headers decides before anything is decoded). Returns whether it cached.

@@ -1,8 +1,9 @@
 #pragma once
 // What the classification and the detection loaders share: the epoch's sample order (a seeded
-// permutation, the same on every platform), each sample's augmentation seed, and a prefetcher that
-// builds the batches of an epoch ahead on worker threads and hands them out in order. A batch is
-// built by build(index) alone, so its contents never depend on which worker built it or when.
+// permutation, the same on every platform), each sample's augmentation seed, a prefetcher that
+// builds the batches of an epoch ahead on worker threads and hands them out in order, and
+// epoch_batches, which ties them to a subset of a store. A batch is built from its samples and the
+// epoch alone, so its contents never depend on which worker built it or when.
 #include <algorithm>
 #include <condition_variable>
 #include <cstddef>
@@ -13,11 +14,16 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "../backend/cpu/parallel.hpp"  // splitmix64
+#include "../core/error.hpp"
 
 namespace tailor::pipeline {
 
@@ -113,6 +119,64 @@ class prefetcher {
   std::mutex mutex_;
   std::condition_variable ready_cv_, space_cv_;
   std::vector<std::jthread> workers_;
+};
+
+// How a loader cuts an epoch into batches.
+struct epoch_options {
+  int batch_size = 32;
+  bool shuffle = true;     // a seeded new order every epoch (training); else the subset's order
+  bool drop_last = false;  // when shuffling: drop a last partial batch
+  int workers = 2, prefetch = 2;
+  std::uint64_t seed = 0;
+};
+
+// The batches of a subset of a store's samples, epoch after epoch: build(samples, epoch) makes the
+// batch of those samples (in order); the batches come out in order, built ahead by the workers.
+template <class Batch>
+class epoch_batches {
+ public:
+  using builder = std::function<Batch(std::span<const std::uint32_t>, std::int64_t)>;
+
+  // subset: the samples served (empty: all of the store's `store_size`); `who` names the loader
+  // in errors.
+  epoch_batches(std::string_view who, std::size_t store_size, std::vector<std::uint32_t> subset, const epoch_options& o,
+                builder build)
+      : o_(o), subset_(std::move(subset)), build_(std::move(build)), prefetcher_(o.workers, o.prefetch) {
+    if (subset_.empty()) {
+      subset_.resize(store_size);
+      for (std::uint32_t i = 0; i < subset_.size(); ++i) subset_[i] = i;
+    }
+    for (auto i : subset_)
+      if (i >= store_size)
+        throw error(failure_code::invalid_argument,
+                    fmt::format("{}: sample {} of the subset is not in the store ({} images)", who, i, store_size));
+    if (o_.batch_size <= 0) o_.batch_size = 1;
+  }
+
+  std::size_t batches_per_epoch() const {
+    const std::size_t n = subset_.size(), b = std::size_t(o_.batch_size);
+    return (o_.shuffle && o_.drop_last && n >= b) ? n / b : (n + b - 1) / b;
+  }
+
+  void start_epoch(std::int64_t epoch) {
+    prefetcher_.stop();  // no worker may read the order while it changes
+    order_ = epoch_order(subset_, o_.shuffle, o_.seed, epoch);
+    prefetcher_.start(batches_per_epoch(), [this, epoch](std::size_t index) {
+      const std::size_t begin = index * std::size_t(o_.batch_size);
+      const std::size_t end = std::min(order_.size(), begin + std::size_t(o_.batch_size));
+      return build_(std::span<const std::uint32_t>(order_).subspan(begin, end - begin), epoch);
+    });
+  }
+
+  // The next batch of the epoch, or nullopt at its end. Rethrows a build's failure (a file that
+  // cannot be decoded, naming the file).
+  std::optional<Batch> next() { return prefetcher_.next(); }
+
+ private:
+  epoch_options o_;
+  std::vector<std::uint32_t> subset_, order_;
+  builder build_;
+  prefetcher<Batch> prefetcher_;  // last: its workers stop before the rest goes
 };
 
 }  // namespace tailor::pipeline

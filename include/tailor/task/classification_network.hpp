@@ -47,7 +47,7 @@ class classification_network {
 
   tensor forward(tensor x, bool training) { return head_.forward(backbone_.forward(std::move(x), training), training); }
   void backward(const tensor& d_logits) {
-    const bool backbone_trains = any_trainable_in_backbone();
+    const bool backbone_trains = backbone_.any_trainable();
     tensor g = head_.backward(d_logits, backbone_trains);
     if (backbone_trains) backbone_.backward(g);
   }
@@ -71,11 +71,6 @@ class classification_network {
   }
 
  private:
-  bool any_trainable_in_backbone() {
-    bool any = false;
-    backbone_.visit_parameters("", [&](const std::string&, nn::parameter<B>& p) { any = any || !p.frozen; });
-    return any;
-  }
   backbone_type backbone_;
   nn::linear<B> head_;
 };

@@ -51,28 +51,63 @@ struct fit_options {
   std::function<int(int, int)> replan;
 };
 
-// The options a checkpoint must agree with to be resumed (everything that changes the numbers).
-inline std::string fit_config_text(const fit_options& o, std::string_view network) {
-  const auto& t = o.train;
-  const auto& a = o.loader.augment;
-  std::uint64_t subset_hash = 0xcbf29ce484222325ull;  // FNV-1a over the subset's indices
-  for (auto i : o.subset) subset_hash = (subset_hash ^ i) * 0x100000001b3ull;
-  return fmt::format(
-      "network={} epochs={} mode={} frozen_stages={} optimizer={} lr={} momentum={} nesterov={} weight_decay={} "
-      "label_smoothing={} clip_norm={} warmup_epochs={} batch={} drop_last={} seed={} size={} scale=[{},{}] "
-      "ratio=[{},{}] flip={} jitter=[{},{},{}] subset={}:{:016x}",
-      network, o.epochs, int(o.mode), o.frozen_stages, int(t.optimizer), t.lr, t.momentum, t.nesterov, t.weight_decay,
-      t.label_smoothing, t.clip_norm, o.warmup_epochs, o.loader.batch_size, o.loader.drop_last, o.loader.seed, a.size,
-      a.scale_min, a.scale_max, a.ratio_min, a.ratio_max, a.horizontal_flip, a.brightness, a.contrast, a.saturation,
-      o.subset.size(), subset_hash);
-}
-
 struct fit_result {
   std::vector<epoch_report> epochs;
   std::int64_t steps = 0;
   bool stopped = false;  // keep_going said no before the last epoch ended
   bool shortened = false;  // replan cut the planned epochs (epochs.size() says how many ran)
 };
+
+namespace detail {
+
+// The training split in a checkpoint's configuration: its size and an FNV-1a hash of its indices,
+// so that a checkpoint made on another split is not resumed.
+inline std::string subset_fingerprint(const std::vector<std::uint32_t>& subset) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (auto i : subset) hash = (hash ^ i) * 0x100000001b3ull;
+  return fmt::format("{}:{:016x}", subset.size(), hash);
+}
+
+// After an epoch: the network and the trainer's state, as a checkpoint that epoch + 1 resumes from.
+template <class Net, class Trainer>
+void save_epoch_checkpoint(const std::filesystem::path& file, Net& net, Trainer& trainer, int epoch, const std::string& config) {
+  checkpoint_info info;
+  info.epoch = epoch;
+  info.config = config;
+  info.steps = trainer.steps();
+  info.first_loss = trainer.first_loss();
+  save_checkpoint(file, net, trainer, info);
+}
+
+// After an epoch but the last (`done` epochs of `epochs`): fewer epochs than planned shorten the
+// run, and the cosine schedule ends at the new last step.
+template <class Trainer>
+void apply_replan(const std::function<int(int, int)>& replan, int done, int& epochs, Trainer& trainer,
+                  std::int64_t steps_per_epoch, fit_result& result) {
+  if (!replan || done >= epochs) return;
+  const int planned = std::max(done, replan(done, epochs));
+  if (planned < epochs) {
+    epochs = planned;
+    trainer.set_total_steps(steps_per_epoch * planned);
+    result.shortened = true;
+  }
+}
+
+}  // namespace detail
+
+// The options a checkpoint must agree with to be resumed (everything that changes the numbers).
+inline std::string fit_config_text(const fit_options& o, std::string_view network) {
+  const auto& t = o.train;
+  const auto& a = o.loader.augment;
+  return fmt::format(
+      "network={} epochs={} mode={} frozen_stages={} optimizer={} lr={} momentum={} nesterov={} weight_decay={} "
+      "label_smoothing={} clip_norm={} warmup_epochs={} batch={} drop_last={} seed={} size={} scale=[{},{}] "
+      "ratio=[{},{}] flip={} jitter=[{},{},{}] subset={}",
+      network, o.epochs, int(o.mode), o.frozen_stages, int(t.optimizer), t.lr, t.momentum, t.nesterov, t.weight_decay,
+      t.label_smoothing, t.clip_norm, o.warmup_epochs, o.loader.batch_size, o.loader.drop_last, o.loader.seed, a.size,
+      a.scale_min, a.scale_max, a.ratio_min, a.ratio_max, a.horizontal_flip, a.brightness, a.contrast, a.saturation,
+      detail::subset_fingerprint(o.subset));
+}
 
 namespace detail {
 template <class T>
@@ -198,29 +233,11 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
     rep.images_per_second = rep.seconds > 0 ? double(seen) / rep.seconds : 0;
     result.epochs.push_back(rep);
     if (!o.checkpoint.empty()) {
-      checkpoint_info info;
-      info.epoch = epoch;
-      info.config = config;
-      if (probe) {
-        info.steps = probe_trainer.steps();
-        info.first_loss = probe_trainer.first_loss();
-        save_checkpoint(o.checkpoint, net, probe_trainer, info);
-      } else {
-        info.steps = full_trainer.steps();
-        info.first_loss = full_trainer.first_loss();
-        save_checkpoint(o.checkpoint, net, full_trainer, info);
-      }
+      if (probe) detail::save_epoch_checkpoint(o.checkpoint, net, probe_trainer, epoch, config);
+      else detail::save_epoch_checkpoint(o.checkpoint, net, full_trainer, epoch, config);
     }
     if (o.on_epoch) o.on_epoch(rep);
-    if (o.replan && !probe && epoch + 1 < o.epochs) {
-      // Fewer epochs than planned: the cosine schedule ends at the new last step.
-      const int planned = std::max(epoch + 1, o.replan(epoch + 1, o.epochs));
-      if (planned < o.epochs) {
-        o.epochs = planned;
-        full_trainer.set_total_steps(per_epoch * planned);
-        result.shortened = true;
-      }
-    }
+    if (!probe) detail::apply_replan(o.replan, epoch + 1, o.epochs, full_trainer, per_epoch, result);
   }
   result.steps = probe ? probe_trainer.steps() : full_trainer.steps();
   return result;

@@ -36,16 +36,15 @@ struct detector_fit_options {
 inline std::string detector_fit_config_text(const detector_fit_options& o, std::string_view network) {
   const auto& t = o.train;
   const auto& a = o.loader.augment;
-  std::uint64_t subset_hash = 0xcbf29ce484222325ull;  // FNV-1a over the subset's indices
-  for (auto i : o.subset) subset_hash = (subset_hash ^ i) * 0x100000001b3ull;
   return fmt::format(
       "network={} epochs={} frozen_stages={} optimizer={} lr={} momentum={} nesterov={} weight_decay={} clip_norm={} "
       "warmup_epochs={} focal=[{},{}] weights=[{},{}] center_radius={} batch={} drop_last={} seed={} size={} "
-      "scale=[{},{}] flip={} jitter=[{},{},{}] min_visible={} subset={}:{:016x}",
+      "scale=[{},{}] flip={} jitter=[{},{},{}] min_visible={} subset={}",
       network, o.epochs, o.frozen_stages, int(t.optimizer), t.lr, t.momentum, t.nesterov, t.weight_decay, t.clip_norm,
       o.warmup_epochs, t.loss.focal_alpha, t.loss.focal_gamma, t.loss.box_weight, t.loss.centerness_weight,
       t.targets.center_radius, o.loader.batch_size, o.loader.drop_last, o.loader.seed, a.size, a.scale_min, a.scale_max,
-      a.horizontal_flip, a.brightness, a.contrast, a.saturation, a.min_visible, o.subset.size(), subset_hash);
+      a.horizontal_flip, a.brightness, a.contrast, a.saturation, a.min_visible,
+      detail::subset_fingerprint(o.subset));
 }
 
 template <class Net>
@@ -94,23 +93,9 @@ fit_result fit_detector(Net& net, const pipeline::image_store& store, const std:
     rep.loss = seen ? loss_sum / double(seen) : 0;
     rep.images_per_second = rep.seconds > 0 ? double(seen) / rep.seconds : 0;
     result.epochs.push_back(rep);
-    if (!o.checkpoint.empty()) {
-      checkpoint_info info;
-      info.epoch = epoch;
-      info.config = config;
-      info.steps = trainer.steps();
-      info.first_loss = trainer.first_loss();
-      save_checkpoint(o.checkpoint, net, trainer, info);
-    }
+    if (!o.checkpoint.empty()) detail::save_epoch_checkpoint(o.checkpoint, net, trainer, epoch, config);
     if (o.on_epoch) o.on_epoch(rep);
-    if (o.replan && epoch + 1 < o.epochs) {
-      const int planned = std::max(epoch + 1, o.replan(epoch + 1, o.epochs));
-      if (planned < o.epochs) {
-        o.epochs = planned;
-        trainer.set_total_steps(per_epoch * planned);
-        result.shortened = true;
-      }
-    }
+    detail::apply_replan(o.replan, epoch + 1, o.epochs, trainer, per_epoch, result);
   }
   result.steps = trainer.steps();
   return result;
