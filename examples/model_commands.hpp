@@ -26,6 +26,8 @@
 #include <tailor/nn/backbones/resnet.hpp>
 #include <tailor/nn/backbones/small_cnn.hpp>
 
+#include "detection_commands.hpp"
+
 namespace tailor_cli {
 
 // What the program trains with: the three backbones of the issue, ASHA, calibrated compute time.
@@ -41,6 +43,8 @@ struct model_args {
   bool resume = false, force = false, defaults_only = false;
   std::vector<std::string> images;
   int top = 5;
+  double min_confidence = 0.25;  // detection: objects below it are not shown
+  std::string draw;              // detection: where to draw the boxes
 };
 
 inline std::atomic<bool> interrupted{false};
@@ -93,7 +97,7 @@ inline void print_trials(const tailor::model_object& m) {
 }
 
 inline void print_model(const tailor::model_object& m) {
-  fmt::print("model {}\n", m.name);
+  fmt::print("model {} ({})\n", m.name, m.task);
   fmt::print("  dataset:        {}\n", m.dataset);
   fmt::print("  status:         {}{}\n", tailor::to_string(m.status),
              m.failure ? fmt::format(" ({}: {})", tailor::to_string(*m.failure), m.failure_message) : std::string());
@@ -110,8 +114,9 @@ inline void print_model(const tailor::model_object& m) {
     fmt::print("  chosen:         {}\n", m.configuration);
     fmt::print("  weights:        {}{}\n", m.retrained_on_all ? "retrained on all the images" : "the best trial's",
                m.convention == tailor::nn::weights_convention::timm ? " (timm's MobileNetV3 recipe)" : "");
-    fmt::print("  validation:     {} {} on {} images ({}; always-the-most-frequent-tag baseline {})\n", m.score_name,
-               score_text(m.validation_score), m.validation_images, m.validation, score_text(m.baseline_score));
+    fmt::print("  validation:     {} {} on {} images ({}; {} baseline {})\n", m.score_name, score_text(m.validation_score),
+               m.validation_images, m.validation,
+               m.task == "detection" ? "find-nothing" : "always-the-most-frequent-tag", score_text(m.baseline_score));
   }
   fmt::print("  tags:           {}\n", fmt::join(m.classes, ", "));
   for (const auto& e : m.evaluations) {
@@ -181,7 +186,8 @@ inline int run_model_train(const model_args& a, bool json, const std::string& wo
   }
   tailor::model_object m;
   try {
-    m = tailor::train_model<program_customizer>(ws, spec);
+    const bool detection = tailor::get_dataset(ws, a.dataset).kind == tailor::data::dataset_kind::detection;
+    m = detection ? train_detector_model(ws, spec) : tailor::train_model<program_customizer>(ws, spec);
   } catch (...) {
     if (line_open) fmt::print(stderr, "\n");
     std::signal(SIGINT, SIG_DFL);
@@ -213,6 +219,11 @@ inline int run_model_evaluate(const model_args& a, bool json, const std::string&
 
 inline int run_analyze(const model_args& a, bool json, const std::string& workspace) {
   tailor::workspace ws(workspace);
+  if (tailor::get_model(ws, a.name).task == "detection")
+    return analyze_objects(ws, a.name, a.images, json, a.min_confidence, a.draw);
+  if (!a.draw.empty())
+    throw tailor::error(tailor::failure_code::invalid_argument,
+                        fmt::format("--draw draws a detector's boxes; the model '{}' is a classifier", a.name));
   auto c = tailor::classifier::load(ws, a.name);
   auto out = nlohmann::ordered_json::array();
   for (const auto& image : a.images) {
@@ -267,10 +278,16 @@ struct model_commands {
     evaluate->add_option("name", args.name, "Model name")->required();
     evaluate->add_option("--dataset", args.dataset, "The Dataset to evaluate on")->required();
     evaluate->add_option("--name", args.evaluation_name, "Name to store the evaluation under")->capture_default_str();
-    analyze = app.add_subcommand("analyze", "Tag images with a trained Model (confidences, highest first)");
+    analyze = app.add_subcommand("analyze", "Tag images (classifier) or find the objects in them (detector) with a trained "
+                                            "Model, highest confidence first");
     analyze->add_option("--model", args.name, "Model name")->required();
     analyze->add_option("images", args.images, "Image files (JPEG, PNG)")->required();
-    analyze->add_option("--top", args.top, "How many tags to print per image (text output)")->capture_default_str();
+    analyze->add_option("--top", args.top, "How many tags to print per image (classifier, text output)")->capture_default_str();
+    analyze->add_option("--min-confidence", args.min_confidence, "Objects below this confidence are left out (detector)")
+        ->capture_default_str();
+    analyze->add_option("--draw", args.draw,
+                        "Detector: write a copy of the image with the boxes drawn (OUT.jpg or .png; for several images "
+                        "a folder)");
   }
 
   // Runs the chosen command; nullopt when none of these was chosen.

@@ -16,6 +16,7 @@
 #include <tailor/core/file_io.hpp>
 #include <tailor/core/sha256.hpp>
 #include <tailor/data/image.hpp>
+#include <tailor/data/image_decode.hpp>
 #include <tailor/data/image_encode.hpp>
 #include <tailor/version.hpp>
 
@@ -429,6 +430,77 @@ TEST_CASE("cli: deleting or showing a missing dataset fails with dataset_not_fou
   CHECK(s.status == 1);
   CHECK(s.err.rfind("error: dataset_not_found:", 0) == 0);
   CHECK(contains(s.err, "dataset list"));
+}
+
+// The detector through the program, as the README's main job runs it: a budget too small is refused
+// before anything is spent; a detection dataset trains a detector (the defaults, as long as the
+// budget buys), which finds objects (Azure's objectsResult), draws them, and evaluates with COCO's
+// numbers. The budget is near the detector's honest minimum on the generated data (about 35 s).
+TEST_CASE("cli: a detector trains on boxes, finds and draws objects, and evaluates", "[cli][detection][heavy]") {
+  temp_dir cwd;
+  REQUIRE(tailor_run(cwd.path, "example-data data").status == 0);
+  REQUIRE(tailor_run(cwd.path, "dataset create boxes --coco data/detection_train.json --images data").status == 0);
+  REQUIRE(tailor_run(cwd.path, "dataset create boxes-test --coco data/detection_test.json --images data").status == 0);
+
+  auto tiny = tailor_run(cwd.path, "model train tiny --dataset boxes --budget 5s");
+  SHOW(tiny);
+  CHECK(tiny.status == 1);
+  CHECK(tiny.err.rfind("error: budget_not_enough:", 0) == 0);
+  CHECK(contains(tiny.err, "mobilenet_v3_small at 128 px"));
+
+  auto train = tailor_run(cwd.path, "model train finder --dataset boxes --budget 60s --defaults-only --json");
+  SHOW(train);
+  REQUIRE(train.status == 0);
+  const auto m = json::parse(train.out);
+  CHECK(m["task"] == "detection");
+  CHECK(m["status"] == "succeeded");
+  CHECK(m["cost_seconds"].get<double>() <= 60.0);
+  CHECK(m["architecture"]["fpn_channels"] == 64);
+  CHECK(m["validation"]["score_name"] == "mAP");
+  CHECK(m["validation"]["metrics"].contains("mAP_50"));
+  CHECK(m["validation"]["metrics"].contains("tag_wise_AP50"));
+
+  // The objects of one test image, in its pixels, and the same image with the boxes drawn.
+  const auto test_file = json::parse(tailor::read_file(cwd.path / "data/detection_test.json"));
+  const std::string image = "data/" + test_file["images"][0]["file_name"].get<std::string>();
+  auto found = tailor_run(cwd.path, fmt::format("analyze --model finder {} --min-confidence 0 --draw drawn.jpg --json", image));
+  SHOW(found);
+  REQUIRE(found.status == 0);
+  const auto a = json::parse(found.out).at(0);
+  const auto& values = a["customModelResult"]["objectsResult"]["values"];
+  REQUIRE(values.size() > 0);
+  const double width = a["customModelResult"]["metadata"]["width"], height = a["customModelResult"]["metadata"]["height"];
+  for (const auto& v : values) {
+    const auto& b = v["boundingBox"];
+    CHECK(b["x"].get<double>() >= 0);
+    CHECK(b["x"].get<double>() + b["w"].get<double>() <= width + 1e-3);
+    CHECK(b["y"].get<double>() + b["h"].get<double>() <= height + 1e-3);
+    // The object's tag first, then other tags its box also scored for, each once, best first.
+    const auto& tags = v["tags"];
+    REQUIRE(tags.size() >= 1);
+    for (std::size_t k = 1; k < tags.size(); ++k) {
+      CHECK(tags[k]["confidence"].get<double>() <= tags[k - 1]["confidence"].get<double>());
+      CHECK(tags[k]["name"] != tags[0]["name"]);
+    }
+  }
+  const auto original = tailor::data::decode_image(cwd.path / image), drawn = tailor::data::decode_image(cwd.path / "drawn.jpg");
+  CHECK(drawn.width == original.width);
+  CHECK(drawn.height == original.height);
+
+  auto text = tailor_run(cwd.path, fmt::format("analyze --model finder {}", image));
+  SHOW(text);
+  CHECK(text.status == 0);
+  CHECK(contains(text.out, "objects"));
+
+  auto evaluated = tailor_run(cwd.path, "model evaluate finder --dataset boxes-test --json");
+  SHOW(evaluated);
+  REQUIRE(evaluated.status == 0);
+  const auto e = json::parse(evaluated.out);
+  for (auto key : {"AP", "AP50", "AP75", "mAP_30", "mAP_50", "mAP_75", "tag_wise_AP50"}) CHECK(e.contains(key));
+  CHECK(e["AP50"].get<double>() > 0);
+
+  auto wrong = tailor_run(cwd.path, "analyze --model finder --draw x.jpg data/images/none.jpg");
+  CHECK(wrong.status == 1);
 }
 
 #endif  // TAILOR_CLI_PATH

@@ -1,6 +1,8 @@
 #pragma once
-// The customizer: hand it a classification dataset and a budget, get back the best model the
-// budget can buy. Policies are types, chosen at compile time; hyper-parameters are run-time values.
+// The customizer: hand it a classification or detection dataset and a budget, get back the best
+// model the budget can buy. Policies are types, chosen at compile time; hyper-parameters are
+// run-time values. What differs between the tasks (samples, network, score, metrics) is the task
+// policy's automl_part (automl/classification_task.hpp, automl/detection_task.hpp).
 //
 //   using my_customizer = tailor::customizer<tailor::task::classification,
 //       tailor::backbones<tailor::nn::resnet<18>, tailor::nn::mobilenet_v3_small, tailor::nn::small_cnn>,
@@ -8,6 +10,8 @@
 //   tailor::automl::customize_options o;
 //   o.budget_seconds = 300;
 //   auto result = my_customizer().train(samples, o);   // pipeline::classification_samples
+//   // detection: customizer<task::detection, backbones<nn::mobilenet_v3_small, nn::resnet<18>>, ...>
+//   // trains on pipeline::detection_samples and selects by COCO mAP@[.50:.95].
 //
 // What a run does, in order:
 //   plan     calibrate this machine (automl/calibration.hpp), time one small step of each backbone,
@@ -15,7 +19,7 @@
 //            below it — before anything is charged;
 //   decode   the images once into memory (charged);
 //   search   trials proposed by the search strategy, each trained on a stratified split and scored
-//            on its validation part (accuracy, or macro AP for multilabel); every step's busy time
+//            on its validation part (accuracy, macro AP for multilabel, COCO mAP for detection); every step's busy time
 //            is charged, and a step starts only if it and the validation after it still fit;
 //   stop     when the strategy has nothing left, the score reaches its ceiling, the best score
 //            has not improved for `patience` trials, the budget cannot buy another trial, or on
@@ -23,8 +27,8 @@
 //   finish   retrain the best configuration on all the images when the budget allows, else keep
 //            the best trial's weights.
 // A trial that fails for a system reason (any exception but training_diverged) is retried once
-// and never charged. When every trial diverged, or none beat the majority-class baseline, the run
-// fails with training_diverged and advice.
+// and never charged. When every trial diverged, or none beat the trivial baseline (the majority
+// tag; for detection, finding nothing), the run fails with training_diverged and advice.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -47,19 +51,17 @@
 
 #include "../backend/cpu.hpp"
 #include "../core/error.hpp"
-#include "../eval/classification.hpp"
-#include "../nn/backbones/mobilenet_v3_timm.hpp"
 #include "../nn/weights.hpp"
-#include "../pipeline/classification_samples.hpp"
 #include "../pipeline/image_store.hpp"
-#include "../task/classification_network.hpp"
-#include "../task/classification_predict.hpp"
-#include "../task/classification_scoring.hpp"
 #include "../train/fit.hpp"
 #include "budget.hpp"
 #include "calibration.hpp"
+#include "classification_task.hpp"
+#include "customize_result.hpp"
+#include "detection_task.hpp"
 #include "search.hpp"
 #include "search_space.hpp"
+#include "task_part.hpp"
 #include "trial_record.hpp"
 #include "validation_split.hpp"
 
@@ -75,155 +77,33 @@ struct backbones {
 };
 
 namespace task {
-// The task policies. Detection joins them with its own issue.
+// The task policies: a name, and the part of an AutoML run that is the task's own
+// (automl/task_part.hpp) for a backend.
 struct classification {
   static constexpr std::string_view name = "classification";
+  template <class B>
+  using automl_part = automl::classification_part<B>;
+};
+struct detection {
+  static constexpr std::string_view name = "detection";
+  template <class B>
+  using automl_part = automl::detection_part<B>;
 };
 }  // namespace task
 
 template <class T>
 concept Task = requires {
   { T::name } -> std::convertible_to<std::string_view>;
+  typename T::template automl_part<backend::cpu>;
 };
-
-namespace automl {
-
-// Where a run stands, after every step.
-struct progress {
-  double budget = 0, charged = 0;
-  std::size_t trial = 0, trials_done = 0;
-  std::string description;
-  int epochs = 0;
-  std::int64_t step = 0, steps = 0;  // of the current trial (all folds)
-  std::optional<double> best_score;
-  std::string phase;  // planning | decoding | trial | retraining
-};
-
-struct customize_options {
-  double budget_seconds = 300;
-  std::uint64_t seed = 0;
-  // The space to search; empty backbones: the customizer's list, with sizes and defaults chosen
-  // from the data (default_space).
-  std::optional<search_space> space;
-  search::options search;
-  double validation_fraction = 0.2;
-  std::size_t patience = 12;         // trials without a better score before the search stops
-  double target_score = 1.0;         // a validation score this high ends the search
-  bool retrain_on_all = true;
-  // A budget too short for a search around a full run of the defaults trains the defaults first,
-  // as long as 90% of it allows (see plan_opening); false: the strategy alone decides.
-  bool opening = true;
-  // No search: the defaults alone, for as many epochs as the budget buys (the fixed recipe AutoML
-  // is measured against, and a quick model when the search is not wanted).
-  bool defaults_only = false;
-  std::map<std::string, std::filesystem::path> pretrained;  // backbone name -> .safetensors (torchvision or timm names)
-  std::optional<calibration> machine;  // measured when not given
-  int loader_workers = 2;
-  const std::atomic<bool>* cancel = nullptr;
-  std::function<void(const progress&)> on_progress;
-  std::function<void(const trial_record&)> on_trial;
-  // A better model was found (trial id, its weights): the Model object saves them as it goes.
-  std::function<void(std::size_t, const nn::safetensors_map&)> on_best;
-  // Called before every training step; may throw (tests inject system failures with it).
-  std::function<void(const trial_record&, int attempt, std::int64_t step)> on_step;
-  // Continue an earlier run: its trials are replayed into the search (not run again), its charge
-  // and best weights carried over.
-  std::vector<trial_record> resume_trials;
-  double resume_charged = 0;
-  nn::safetensors_map resume_best_weights;
-};
-
-enum class run_status { succeeded, cancelled };
-
-struct customize_result {
-  run_status status = run_status::succeeded;
-  std::string stopping_reason;
-  std::vector<trial_record> trials;
-  std::optional<std::size_t> best_trial;
-  trial_config config;
-  std::string backbone;
-  nn::backbone_options backbone_options;
-  int epochs = 0;
-  bool retrained_on_all = false;
-  nn::safetensors_map weights;  // the final model's tensors, by torchvision's names
-  double budget = 0, charged = 0;
-  double decode_cost = 0, retrain_cost = 0;  // budget units of the decoding and the final retraining
-  calibration machine;
-  double planning_seconds = 0;  // calibration and step probes: not charged
-  std::vector<std::string> classes;
-  bool multilabel = false;
-  pipeline::augment_options preprocessing;
-  int decode_side = 0;             // the images' longer side when decoded, before the resize to the input size
-  std::string score_name;          // accuracy_top1 or average_precision (macro)
-  double validation_score = 0, baseline_score = 0;
-  nlohmann::ordered_json validation_metrics;  // evaluate_classification's report on the best trial's validation images
-  std::size_t train_images = 0, validation_images = 0;
-  std::string validation;          // "hold-out 20%" or "3-fold"
-  std::string space_description;
-};
-
-// The space a user who sets nothing gets: input sizes that suit the images, learning rates and
-// regularisation that suit AdamW, fine-tuning modes when pretrained weights are given, and epochs
-// that give a small dataset enough steps (rung 0 takes at least 150 steps of 32 images — fewer
-// leave a network trained from scratch near chance, and its score says nothing; the top rung 9
-// times as many epochs).
-inline search_space default_space(const std::vector<std::string>& backbone_names, int typical_side, bool pretrained,
-                                  std::size_t train_images) {
-  search_space s;
-  s.backbones = backbone_names;
-  s.input_sizes.clear();
-  for (int size : {64, 96, 128, 160, 224})
-    if (size <= std::max(64, int(typical_side * 1.1))) s.input_sizes.push_back(size);
-  while (s.input_sizes.size() > 3) s.input_sizes.erase(s.input_sizes.begin());  // the three largest that suit
-  s.learning_rates = {1e-3, 3e-3};
-  s.weight_decays = {0.01, 0.05};
-  s.batch_sizes = {32};
-  s.augmentations = {0.3, 0.6};
-  s.label_smoothings = {0.0, 0.1};
-  s.modes = pretrained ? std::vector<train::finetune_mode>{train::finetune_mode::full, train::finetune_mode::partial,
-                                                           train::finetune_mode::linear_probe}
-                       : std::vector<train::finetune_mode>{train::finetune_mode::full};
-  s.optimizers = {train::optimizer_kind::adamw};
-  const int steps_per_epoch = int(std::max<std::size_t>(1, (train_images + 31) / 32));
-  s.min_epochs = std::max(2, (150 + steps_per_epoch - 1) / steps_per_epoch);
-  s.max_epochs = 9 * s.min_epochs;
-  trial_config d;
-  const auto mobile = std::find(backbone_names.begin(), backbone_names.end(), "mobilenet_v3_small");
-  d.backbone = mobile != backbone_names.end() ? std::size_t(mobile - backbone_names.begin()) : 0;
-  d.input_size = s.input_sizes.back() >= 96 ? *std::lower_bound(s.input_sizes.begin(), s.input_sizes.end(), 96)
-                                            : s.input_sizes.back();
-  if (d.input_size > 128) d.input_size = 128;
-  d.learning_rate = 3e-3;
-  d.weight_decay = 0.05;
-  d.batch_size = 32;
-  d.augmentation = 0.3;
-  d.mode = train::finetune_mode::full;
-  d.label_smoothing = 0.1;
-  d.optimizer = train::optimizer_kind::adamw;
-  s.defaults = d;
-  return s;
-}
-
-// The augmentation a strength in [0, 1] stands for: how much of the image a crop may drop and how
-// strong the colour jitter is (0: the whole image, no jitter; 1: crops down to 10%, +-40%).
-inline pipeline::augment_options augmentation_for(double strength, int size) {
-  pipeline::augment_options a;
-  a.size = size;
-  a.scale_min = 1.0 - 0.9 * strength;
-  a.brightness = a.contrast = a.saturation = 0.4 * strength;
-  return a;
-}
-
-}  // namespace automl
 
 template <class TaskT, class Backbones, class Search, class Budget, class B = backend::cpu>
 class customizer;
 
 template <class TaskT, class... Tags, class Search, class Budget, class B>
 class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
-  static_assert(Task<TaskT>, "tailor: the task must be a task policy with a static name (tailor::task::classification)");
-  static_assert(std::is_same_v<TaskT, task::classification>,
-                "tailor: this customizer trains task::classification; detection comes with its own task policy");
+  static_assert(Task<TaskT>, "tailor: the task must be a task policy with a static name and an automl_part "
+                            "(tailor::task::classification, tailor::task::detection)");
   static_assert(budget::BudgetPolicy<Budget>,
                 "tailor: the budget must be a budget policy: constructible from (seconds, calibration factor), with "
                 "charge, refund, restore, can_afford, left and a static name (tailor::budget::compute_time)");
@@ -233,12 +113,16 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
  public:
   using backend = B;
   static constexpr std::size_t backbone_count = sizeof...(Tags);
+  static constexpr std::string_view task_name = TaskT::name;
   static constexpr std::string_view search_name = Search::name;
   static constexpr std::string_view budget_name = Budget::name;
 
   static std::vector<std::string> backbone_names() { return {std::string(Tags::name)...}; }
 
-  automl::customize_result train(const pipeline::classification_samples& samples, const automl::customize_options& o) const {
+  using part_type = typename TaskT::template automl_part<B>;
+  using samples_type = typename part_type::samples_type;  // pipeline::classification_samples or detection_samples
+
+  automl::customize_result train(const samples_type& samples, const automl::customize_options& o) const {
     run r(samples, o);
     return r.go();
   }
@@ -254,23 +138,19 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     ((i++ == index ? (f(std::type_identity<Tags>{}), true) : false) || ...);
   }
 
-  // What one step costs per image, measured before anything is charged.
-  struct step_cost {
-    double train = 0, eval = 0;  // busy seconds per image at `size`
-    int size = 64;
-    double at(double per_image, int s) const { return per_image * double(s) * double(s) / (double(size) * double(size)); }
-  };
+  using step_cost = automl::step_cost;
+  using predictions = typename part_type::predictions;
 
   class run {
    public:
-    run(const pipeline::classification_samples& samples, const automl::customize_options& o) : samples_(samples), o_(o) {}
+    run(const samples_type& samples, const automl::customize_options& o) : part_(samples), o_(o) {}
 
     automl::customize_result go() {
       const auto planning_start = clock::now();
       check_input();
-      result_.classes = samples_.class_names;
-      result_.multilabel = samples_.multilabel;
-      result_.score_name = samples_.multilabel ? "average_precision" : "accuracy_top1";
+      result_.task = std::string(TaskT::name);
+      result_.classes = part_.class_names();
+      result_.score_name = part_.score_name();
       progress_.phase = "planning";
       report_progress();
       result_.machine = o_.machine ? *o_.machine : automl::calibrate<B>();
@@ -280,16 +160,16 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
 
       // The images' typical size decides the input sizes worth trying.
       std::vector<int> sides;
-      const std::size_t sample_count = std::min<std::size_t>(samples_.files.size(), 64);
+      const std::size_t sample_count = std::min<std::size_t>(files().size(), 64);
       for (std::size_t i = 0; i < sample_count; ++i) {
-        const auto info = data::read_image_info(samples_.files[i * samples_.files.size() / sample_count]);
+        const auto info = data::read_image_info(files()[i * files().size() / sample_count]);
         sides.push_back(std::min(info.width(), info.height()));
       }
       std::nth_element(sides.begin(), sides.begin() + std::ptrdiff_t(sides.size() / 2), sides.end());
       const int typical = sides[sides.size() / 2];
-      const std::size_t train_estimate = std::size_t(double(samples_.files.size()) * (1.0 - o_.validation_fraction));
+      const std::size_t train_estimate = std::size_t(double(files().size()) * (1.0 - o_.validation_fraction));
       space_ = o_.space ? *o_.space
-                        : automl::default_space(customizer::backbone_names(), typical, !o_.pretrained.empty(), train_estimate);
+                        : part_.default_space(customizer::backbone_names(), typical, !o_.pretrained.empty(), train_estimate);
       if (space_.backbones.empty()) space_.backbones = customizer::backbone_names();
       for (const auto& b : space_.backbones)
         if (!index_of_backbone(b))
@@ -311,12 +191,12 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       const int max_size = *std::max_element(space_.input_sizes.begin(), space_.input_sizes.end());
 
       // The split: one stratified hold-out, or 3 folds when a class has too few images for one.
-      const std::size_t smallest = automl::smallest_class(samples_.labels);
-      if (smallest >= 10 || samples_.files.size() > 2000) {
-        folds_.push_back(automl::stratified_holdout(samples_.labels, o_.validation_fraction, o_.seed));
+      const std::size_t smallest = automl::smallest_class(part_.strata());
+      if (smallest >= 10 || files().size() > 2000) {
+        folds_.push_back(automl::stratified_holdout(part_.strata(), o_.validation_fraction, o_.seed));
         result_.validation = fmt::format("hold-out {:.0f}%", 100 * o_.validation_fraction);
       } else {
-        folds_ = automl::stratified_folds(samples_.labels, 3, o_.seed);
+        folds_ = automl::stratified_folds(part_.strata(), 3, o_.seed);
         result_.validation = "3-fold";
       }
       result_.train_images = folds_.front().train.size();
@@ -324,13 +204,13 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       if (folds_.front().validation.empty() || folds_.front().train.empty())
         throw error(failure_code::dataset_corrupt,
                     fmt::format("{} images are too few to train and validate a model: add images (at least two per tag)",
-                                samples_.files.size()));
+                                files().size()));
 
       // Probes: one small step of each backbone, and the decode time of a few images.
       const double decode_per_image = [&] {
         const auto t = clock::now();
-        const std::size_t n = std::min<std::size_t>(samples_.files.size(), 8);
-        for (std::size_t i = 0; i < n; ++i) (void)pipeline::image_store::decode(samples_.files[i], max_size * 5 / 4);
+        const std::size_t n = std::min<std::size_t>(files().size(), 8);
+        for (std::size_t i = 0; i < n; ++i) (void)pipeline::image_store::decode(files()[i], part_type::decode_side(max_size));
         return since(t) / double(n);
       }();
       for (std::size_t b = 0; b < space_.backbones.size(); ++b) costs_.push_back(probe(*index_of_backbone(space_.backbones[b])));
@@ -338,7 +218,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.planning_seconds = since(planning_start);
 
       // The cheapest useful run: the cheapest backbone at the smallest size for the fewest epochs.
-      const double decode_estimate = decode_per_image * double(samples_.files.size());
+      const double decode_estimate = decode_per_image * double(files().size());
       double cheapest = 1e300;
       std::size_t cheapest_backbone = 0;
       for (std::size_t b = 0; b < space_.backbones.size(); ++b) {
@@ -356,7 +236,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
                     fmt::format("a budget of {} cannot buy the cheapest useful run for these {} images ({} at {} px for {} "
                                 "epochs, about {} of compute on this machine); give at least {}, and {} or more for a "
                                 "search that can find a good model",
-                                budget::format_duration(budget_->total()), samples_.files.size(),
+                                budget::format_duration(budget_->total()), files().size(),
                                 space_.backbones[cheapest_backbone],
                                 *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end()), space_.min_epochs,
                                 budget::format_duration(minimum), budget::format_duration(std::ceil(minimum)),
@@ -367,16 +247,16 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       progress_.phase = "decoding";
       report_progress();
       pipeline::image_store_options so;
-      so.max_side = max_size * 5 / 4;  // room for crops without upscaling
+      so.max_side = part_type::decode_side(max_size);
       result_.decode_side = so.max_side;
-      store_.emplace(samples_.files, so);
+      store_.emplace(files(), so);
       const auto preload_start = clock::now();
       store_->preload();
       const double charged_before_decode = budget_->charged();
       budget_->charge(since(preload_start));
       result_.decode_cost = budget_->charged() - charged_before_decode;
 
-      baseline_ = baseline_score();
+      baseline_ = part_.baseline(folds_);
       result_.baseline_score = baseline_;
       search();
       finish();
@@ -387,15 +267,13 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
    private:
     // ---- planning -------------------------------------------------------------------------------
     void check_input() const {
-      if (samples_.files.empty())
-        throw error(failure_code::dataset_corrupt, "the dataset has no images: add images and their tags");
-      if (samples_.class_names.size() < 2 && !samples_.multilabel)
-        throw error(failure_code::dataset_corrupt,
-                    fmt::format("a classifier needs at least two tags; the dataset has {}", samples_.class_names.size()));
+      part_.check();
       if (!(o_.validation_fraction > 0 && o_.validation_fraction < 1))
         throw error(failure_code::invalid_argument,
                     fmt::format("validation_fraction must be in (0, 1), got {}", o_.validation_fraction));
     }
+
+    const std::vector<std::filesystem::path>& files() const { return part_.files(); }
 
     static std::optional<std::size_t> index_of_backbone(std::string_view name) {
       const auto names = customizer::backbone_names();
@@ -420,37 +298,12 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       return bo;
     }
 
-    // A warm-up step, then the faster of two timed steps and one forward, on a batch of the
-    // defaults' size of random images at the defaults' input size: per-image costs at a small
-    // batch overstate a real batch's (the fixed cost of many small layers), which once cost a
-    // short budget its best backbone.
+    // One small step of a backbone's network for this task (automl/task_part.hpp's time_probe).
     step_cost probe(std::size_t tag_index) const {
       step_cost c;
-      c.size = space_.defaults.input_size;
       with_backbone(tag_index, [&](auto tag) {
         using Tag = typename decltype(tag)::type;
-        const std::size_t n = std::size_t(std::clamp(space_.defaults.batch_size, 2, 32));
-        task::classification_network<Tag, B> net(int(std::max<std::size_t>(2, samples_.class_names.size())),
-                                                 backbone_options_for(Tag::name), o_.seed);
-        train::classification_train_options t;
-        t.optimizer = train::optimizer_kind::adamw;
-        t.lr = 1e-4;
-        t.total_steps = 4;
-        train::classification_trainer trainer(net, t);
-        using tensor = typename B::tensor;
-        tensor x = tensor::from_shape({n, 3, std::size_t(c.size), std::size_t(c.size)});
-        std::fill(x.begin(), x.end(), typename B::value_type(0.1));
-        std::vector<std::int32_t> labels(n, 0);
-        trainer.step(x, labels);
-        c.train = 1e300;
-        for (int k = 0; k < 2; ++k) {
-          const auto t0 = clock::now();
-          trainer.step(x, labels);
-          c.train = std::min(c.train, since(t0) / double(n));
-        }
-        const auto t0 = clock::now();
-        (void)net.forward(x, false);
-        c.eval = since(t0) / double(n);
+        c = part_.template probe<Tag>(space_.defaults, backbone_options_for(Tag::name), o_.seed);
       });
       return c;
     }
@@ -459,12 +312,12 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     double estimate(const automl::trial_config& c, int epochs, bool all_images) const {
       const auto& cost = costs_[c.backbone];
       const double train_img = cost.at(cost.train, c.input_size), eval_img = cost.at(cost.eval, c.input_size);
-      const double n_train = double(all_images ? samples_.files.size() : folds_.front().train.size());
+      const double n_train = double(all_images ? files().size() : folds_.front().train.size());
       const double n_val = all_images ? 0.0 : double(folds_.front().validation.size());
       // The probe times the network on a ready batch; in training the loader's augmentation
       // shares the cores, which made real epochs 1.1-1.2 x the probe's (MobileNetV3 at 96 px on
-      // sign_digits and the demo's shapes, 2 cores).
-      constexpr double loader_share = 1.1;
+      // sign_digits and the demo's shapes, 2 cores): the task part says how much.
+      constexpr double loader_share = part_type::loader_share;
       double per_fold = 0;
       switch (c.mode) {
         case train::finetune_mode::linear_probe: per_fold = n_train * eval_img * 1.2; break;
@@ -473,27 +326,6 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       }
       per_fold += n_val * eval_img + 0.2;  // + building the network, starting the loader
       return per_fold * double(all_images ? 1 : folds_.size()) * correction_[c.backbone];
-    }
-
-    double baseline_score() const {
-      // The majority class's share (multiclass) or the mean tag frequency (the macro AP of a
-      // constant score) on the validation images.
-      std::map<std::int32_t, double> count;
-      double n = 0;
-      for (const auto& f : folds_)
-        for (auto i : f.validation) {
-          for (auto c : samples_.labels[i]) count[c] += 1;
-          n += 1;
-        }
-      if (n == 0 || count.empty()) return 0;
-      if (!samples_.multilabel) {
-        double top = 0;
-        for (const auto& [c, k] : count) top = std::max(top, k);
-        return top / n;
-      }
-      double sum = 0;
-      for (const auto& [c, k] : count) sum += k / n;
-      return sum / double(count.size());
     }
 
     // ---- the search ------------------------------------------------------------------------------
@@ -660,18 +492,19 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       if (best_ && result_.trials[*best_].score <= baseline_ + margin && result_.status != automl::run_status::cancelled &&
           budget_bound)
         throw error(failure_code::budget_not_enough,
-                    fmt::format("no trial beat the trivial baseline before the budget of {} ran out (always the most "
-                                "frequent tag: {} {:.4g}; the best trial: {:.4g} after {} epochs): the models were still "
-                                "learning — give a larger budget (at least {})",
-                                budget::format_duration(budget_->total()), result_.score_name, baseline_,
+                    fmt::format("no trial beat the trivial baseline before the budget of {} ran out ({}: {} {:.4g}; the "
+                                "best trial: {:.4g} after {} epochs): the models were still learning — give a larger "
+                                "budget (at least {})",
+                                budget::format_duration(budget_->total()), part_type::baseline_name, result_.score_name, baseline_,
                                 result_.trials[*best_].score, result_.trials[*best_].epochs,
                                 budget::format_duration(nice_round(budget_->total() * 3))));
       if (best_ && result_.trials[*best_].score <= baseline_ + margin && result_.status != automl::run_status::cancelled)
         throw error(failure_code::training_diverged,
-                    fmt::format("no trial beat the trivial baseline (always the most frequent tag: {} {:.4g}, give or take "
-                                "{:.2g} on {} validation images; the best trial: {:.4g}): the tags may not match the images "
-                                "— check the labels, add images, or give images of better quality",
-                                result_.score_name, baseline_, margin, n, result_.trials[*best_].score));
+                    fmt::format("no trial beat the trivial baseline ({}: {} {:.4g}, give or take {:.2g} on {} validation "
+                                "images; the best trial: {:.4g}): the tags may not match the images — check the labels, "
+                                "add images, or give images of better quality",
+                                part_type::baseline_name, result_.score_name, baseline_, margin, n,
+                                result_.trials[*best_].score));
     }
 
     bool cancelled() const { return o_.cancel && o_.cancel->load(); }
@@ -719,7 +552,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       bool cut_short = false;
       double score_sum = 0;
       std::optional<nn::safetensors_map> first_weights;
-      std::vector<double> first_probabilities;
+      std::optional<predictions> first_predictions;
       const std::int64_t per_fold = std::int64_t(rec.epochs) *
           std::int64_t((folds_.front().train.size() + std::size_t(rec.config.batch_size) - 1) / std::size_t(rec.config.batch_size));
       progress_.phase = "trial";
@@ -743,26 +576,21 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         }
         if (f == 0) {
           first_weights = std::move(fr.weights);
-          first_probabilities = std::move(fr.probabilities);
+          first_predictions = std::move(fr.predictions);
         }
       }
       rec.score = score_sum / double(folds_.size());
       rec.outcome = "completed";
       if (!best_ || rec.score > result_.trials[*best_].score) {
         best_weights_ = std::move(*first_weights);
-        best_probabilities_ = std::move(first_probabilities);
+        best_predictions_ = std::move(first_predictions);
         best_fold_ = 0;
       }
       return cut_short;
     }
 
-    struct fold_result {
-      bool stopped = false;
-      bool cut_short = false;  // fewer epochs (or steps) than asked, to fit the budget
-      int epochs_trained = 0;  // full epochs
+    struct fold_result : automl::fold_outcome<predictions> {
       double score = 0;
-      nn::safetensors_map weights;
-      std::vector<double> probabilities;
     };
 
     // Trains one configuration on one split (or on all images), charging every step.
@@ -807,95 +635,49 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         return budget_->can_afford(1.5 * worst_step + eval_reserve * slowdown);
       };
       const std::uint64_t seed = ::tailor::backend::cpu_detail::splitmix64(o_.seed ^ (0x9E3779B97F4A7C15ull * (rec.id + 1)) ^ (fold << 48));
+      automl::fold_hooks h;
+      h.keep_going = keep_going;
+      h.validating = [&] { validating = true; };
+      // Stopped by the budget on one split: the reserve still pays for validating what was
+      // trained, which is kept (a cancel, k folds and the final run on all images stop).
+      h.abandon = [&](const train::fit_result&) { return cancelled() || all_images || folds_.size() > 1; };
+      h.loader_workers = o_.loader_workers;
+      h.validation_batch = validation_batch;
+      h.seed = seed;
+      // One split (or all the images): when the epochs left no longer fit what the budget has
+      // left at the rate measured so far, the run is shortened to what fits (k folds would
+      // need the budget of the folds still to come, and are not).
+      const auto fold_start = clock::now();
+      double first_epoch_end = 0;
+      if (folds_.size() == 1 || all_images)
+        h.replan = [&](int done, int planned) {
+          // The first epoch carries the start-up (loader threads, first decodes, cold caches):
+          // from the second on, the rate is that of the epochs after it. After the first alone,
+          // half its time is the estimate, so that a start-up cannot cut a run that fits (were
+          // the epochs truly that slow, the second replan cuts, and the budget is checked at
+          // every step regardless). At 1m on sign_digits the first epoch's rate cut 6 to 4.
+          const double elapsed = since(fold_start);
+          if (done == 1) first_epoch_end = elapsed;
+          const double per_epoch = done >= 2 ? (elapsed - first_epoch_end) / double(done - 1) : 0.5 * elapsed;
+          const double left = budget_->left() / budget_->units(1.0) - eval_reserve * slowdown - 2 * worst_step;
+          if (double(planned - done) * per_epoch <= left) return planned;
+          return done + int(std::max(0.0, std::floor(left / per_epoch)));
+        };
       with_backbone(*index_of_backbone(space_.backbones[c.backbone]), [&](auto tag) {
         using Tag = typename decltype(tag)::type;
-        const nn::backbone_options bo = backbone_options_for(Tag::name);
-        task::classification_network<Tag, B> net(int(samples_.class_names.size()), bo, seed);
-        if (auto it = o_.pretrained.find(std::string(Tag::name)); it != o_.pretrained.end()) {
-          nn::load_options lo;
-          if (bo.convention == nn::weights_convention::timm) lo = nn::timm_mobilenet_v3_load_options(timm_size<Tag>());
-          lo.skip_prefixes = {std::string(Tag::head_name)};
-          nn::load_weights(net, it->second, lo);
-        }
-        train::fit_options f;
-        f.epochs = rec.epochs;
-        f.mode = c.mode;
-        f.frozen_stages = c.mode == train::finetune_mode::partial ? std::max(1, net.backbone().stage_count() / 2) : 0;
-        f.train.optimizer = c.optimizer;
-        f.train.lr = c.learning_rate;
-        f.train.weight_decay = c.weight_decay;
-        f.train.label_smoothing = samples_.multilabel ? 0.0 : c.label_smoothing;
-        f.train.clip_norm = 5.0;
-        f.warmup_epochs = std::min(1.0, 0.1 * rec.epochs);
-        f.loader.batch_size = c.batch_size;
-        f.loader.drop_last = true;
-        f.loader.workers = o_.loader_workers;
-        f.loader.seed = seed;
-        f.loader.augment = automl::augmentation_for(c.augmentation, c.input_size);
-        f.subset = all_images ? std::vector<std::uint32_t>{} : split.train;
-        f.keep_going = keep_going;
-        // One split (or all the images): when the epochs left no longer fit what the budget has
-        // left at the rate measured so far, the run is shortened to what fits (k folds would
-        // need the budget of the folds still to come, and are not).
-        const auto fold_start = clock::now();
-        double first_epoch_end = 0;
-        if (folds_.size() == 1 || all_images)
-          f.replan = [&](int done, int planned) {
-            // The first epoch carries the start-up (loader threads, first decodes, cold caches):
-            // from the second on, the rate is that of the epochs after it. After the first alone,
-            // half its time is the estimate, so that a start-up cannot cut a run that fits (were
-            // the epochs truly that slow, the second replan cuts, and the budget is checked at
-            // every step regardless). At 1m on sign_digits the first epoch's rate cut 6 to 4.
-            const double elapsed = since(fold_start);
-            if (done == 1) first_epoch_end = elapsed;
-            const double per_epoch = done >= 2 ? (elapsed - first_epoch_end) / double(done - 1) : 0.5 * elapsed;
-            const double left = budget_->left() / budget_->units(1.0) - eval_reserve * slowdown - 2 * worst_step;
-            if (double(planned - done) * per_epoch <= left) return planned;
-            return done + int(std::max(0.0, std::floor(left / per_epoch)));
-          };
-        const auto fitted = train::fit_classifier(net, *store_, samples_.labels, samples_.multilabel, f);
-        out.epochs_trained = int(fitted.epochs.size());
-        // Stopped by the budget on one split: the reserve still pays for validating what was
-        // trained, which is kept (a cancel, k folds and the final run on all images stop).
-        if (fitted.stopped && (cancelled() || all_images || folds_.size() > 1)) {
-          out.stopped = true;
-          return;
-        }
-        out.cut_short = fitted.stopped || fitted.shortened;
-        if (!all_images) {
-          validating = true;
-          auto probabilities = task::predict_probabilities(net, *store_, split.validation, f.loader.augment,
-                                                           samples_.multilabel, validation_batch, keep_going);
-          if (!probabilities) {
-            out.stopped = true;
-            return;
-          }
-          out.score = score(*probabilities, split.validation);
-          out.probabilities = std::move(*probabilities);
-        }
-        (void)keep_going();  // charge the validation's last batch
-        out.weights = nn::to_safetensors(net);
+        if (auto it = o_.pretrained.find(std::string(Tag::name)); it != o_.pretrained.end()) h.pretrained = it->second;
+        static_cast<automl::fold_outcome<predictions>&>(out) =
+            part_.template train<Tag>(c, rec.epochs, backbone_options_for(Tag::name), *store_, split, all_images, h);
       });
+      if (out.stopped) return out;
+      if (out.predictions) out.score = part_.score(*out.predictions, split.validation);
+      (void)keep_going();  // charge the validation's last batch
       return out;
     }
 
     template <class Tag>
     static nn::mobilenet_v3_size timm_size() {
       return Tag::name == std::string_view("mobilenet_v3_large") ? nn::mobilenet_v3_size::large : nn::mobilenet_v3_size::small;
-    }
-
-    eval::classification_accumulator accumulator_for(const std::vector<double>& probabilities,
-                                                     const std::vector<std::uint32_t>& images) const {
-      eval::classification_metrics_options mo;
-      mo.class_names = samples_.class_names;
-      mo.top_k = {1};
-      if (samples_.class_names.size() >= 5) mo.top_k.push_back(5);
-      return task::score_predictions(probabilities, samples_.labels, images, samples_.multilabel, mo);
-    }
-
-    double score(const std::vector<double>& probabilities, const std::vector<std::uint32_t>& images) const {
-      const auto acc = accumulator_for(probabilities, images);
-      return samples_.multilabel ? acc.average_precision(eval::averaging::macro) : acc.top_k_accuracy(1);
     }
 
     // ---- the final model -----------------------------------------------------------------------------
@@ -908,9 +690,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.backbone_options = backbone_options_for(best.backbone);
       result_.epochs = best.epochs;
       result_.validation_score = best.score;
-      result_.preprocessing = automl::augmentation_for(0, best.config.input_size);
-      if (!best_probabilities_.empty())
-        result_.validation_metrics = accumulator_for(best_probabilities_, folds_[best_fold_].validation).report();
+      part_.describe(result_, best.config);
+      if (best_predictions_) result_.validation_metrics = part_.report(*best_predictions_, folds_[best_fold_].validation);
       result_.weights = best_weights_;
       if (result_.status == automl::run_status::cancelled || !o_.retrain_on_all) return;
       const double needed = estimate(best.config, best.epochs, true);
@@ -943,7 +724,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       o_.on_progress(progress_);
     }
 
-    const pipeline::classification_samples& samples_;
+    part_type part_;
     const automl::customize_options& o_;
     automl::customize_result result_;
     automl::search_space space_;
@@ -955,7 +736,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     std::map<std::string, nn::weights_convention> conventions_;  // of the pretrained files
     std::optional<std::size_t> best_;  // index into result_.trials
     nn::safetensors_map best_weights_;
-    std::vector<double> best_probabilities_;
+    std::optional<predictions> best_predictions_;
     std::size_t best_fold_ = 0;
     double baseline_ = 0;
     std::size_t since_improvement_ = 0, skipped_in_a_row_ = 0, diverged_ = 0, completed_ = 0;

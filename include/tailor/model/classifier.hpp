@@ -32,6 +32,7 @@
 #include "../pipeline/image_store.hpp"
 #include "../task/classification_network.hpp"
 #include "../task/classification_predict.hpp"
+#include "load_support.hpp"
 #include "model.hpp"
 
 namespace tailor {
@@ -63,14 +64,7 @@ class classifier {
     classifier c;
     c.info_ = get_model(ws, name);
     const auto& m = c.info_;
-    const auto weights = model_dir(ws, name) / "weights.safetensors";
-    std::error_code ec;
-    if (m.status == model_status::failed || !std::filesystem::is_regular_file(weights, ec))
-      throw error(failure_code::invalid_argument,
-                  fmt::format("the model '{}' is {}{} and has no weights to analyze with; {}", name, to_string(m.status),
-                              m.failure ? fmt::format(" ({})", to_string(*m.failure)) : std::string(),
-                              m.status == model_status::training ? "wait for its training to finish"
-                                                                 : "train it ('tailor model train')"));
+    const auto weights = detail::weights_to_analyze(ws, m);
     c.network_ = make_network(m);
     c.network_->load(weights);
     c.preprocessing_.size = m.input_size;
@@ -147,16 +141,9 @@ class classifier {
     nn::backbone_options o;
     o.width = m.width;
     o.convention = m.convention;
-    const int classes = int(m.classes.size());
-    if (m.backbone == nn::resnet<18>::name) return std::make_unique<network<nn::resnet<18>>>(classes, o);
-    if (m.backbone == nn::resnet<34>::name) return std::make_unique<network<nn::resnet<34>>>(classes, o);
-    if (m.backbone == nn::mobilenet_v3_small::name) return std::make_unique<network<nn::mobilenet_v3_small>>(classes, o);
-    if (m.backbone == nn::mobilenet_v3_large::name) return std::make_unique<network<nn::mobilenet_v3_large>>(classes, o);
-    if (m.backbone == nn::small_cnn::name) return std::make_unique<network<nn::small_cnn>>(classes, o);
-    throw error(failure_code::invalid_argument,
-                fmt::format("the model '{}' uses the backbone '{}', which this program does not know (resnet18, resnet34, "
-                            "mobilenet_v3_small, mobilenet_v3_large, small_cnn)",
-                            m.name, m.backbone));
+    return detail::make_for_backbone<true>(m.name, m.backbone, [&](auto tag) -> std::unique_ptr<network_base> {
+      return std::make_unique<network<typename decltype(tag)::type>>(int(m.classes.size()), o);
+    });
   }
 
   model_object info_;

@@ -84,6 +84,7 @@ struct model_object {
   bool retrained_on_all = false;
   std::vector<std::string> classes;
   bool multilabel = false;
+  int fpn_channels = 0, head_convs = 0;  // detection: the neck's width and each head tower's depth
   int input_size = 0;
   int decode_side = 0;  // images are first decoded with their longer side at most this (as in training)
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
@@ -258,12 +259,18 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
         {"width", m.width},
         {"classes", m.classes},
         {"multilabel", m.multilabel},
+        {"fpn_channels", m.fpn_channels},
+        {"head_convs", m.head_convs},
         {"epochs", m.epochs},
         {"configuration", m.configuration},
         {"retrained_on_all", m.retrained_on_all}}},
       {"preprocessing",
-       {{"resize", "decode with the longer side at most decode_max_side, then the whole image to input_size x "
-                   "input_size (bilinear), RGB in [0, 1], (x - mean) / std"},
+       {{"resize", m.task == "detection"
+                       ? "decode with the longer side at most decode_max_side, then letterbox: the longer side to "
+                         "input_size (bilinear), centred on an input_size x input_size canvas padded with 0 after "
+                         "normalisation, RGB in [0, 1], (x - mean) / std"
+                       : "decode with the longer side at most decode_max_side, then the whole image to input_size x "
+                         "input_size (bilinear), RGB in [0, 1], (x - mean) / std"},
         {"decode_max_side", m.decode_side},
         {"input_size", m.input_size},
         {"mean", m.mean},
@@ -352,6 +359,8 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
     m.classes.emplace_back(s);
   }
   m.multilabel = r.boolean(a, "multilabel");
+  if (std::int64_t v = 0; !a["fpn_channels"].get(v)) m.fpn_channels = int(v);  // absent before detection models
+  if (std::int64_t v = 0; !a["head_convs"].get(v)) m.head_convs = int(v);
   m.epochs = int(r.integer(a, "epochs"));
   m.configuration = r.text(a, "configuration");
   m.retrained_on_all = r.boolean(a, "retrained_on_all");

@@ -30,8 +30,10 @@
 #include "../nn/safetensors.hpp"
 #include "../pipeline/classification_samples.hpp"
 #include "../task/classification_scoring.hpp"
+#include "../eval/detection_report.hpp"
 #include "classifier.hpp"
 #include "dataset.hpp"
+#include "detector.hpp"
 #include "model.hpp"
 
 namespace tailor {
@@ -59,15 +61,66 @@ struct model_train_spec {
 
 namespace detail {
 
-// The classification samples of a stored Dataset, checked to be a classification dataset.
-inline pipeline::classification_samples dataset_samples(const workspace& ws, std::string_view name) {
+// The samples of a stored Dataset for a task: classification samples from a classification
+// dataset, detection samples from a detection dataset (anything else is refused with the fix).
+template <class Samples>
+Samples dataset_samples(const workspace& ws, std::string_view name) {
   const auto d = get_dataset(ws, name);
-  if (d.kind == data::dataset_kind::detection)
+  constexpr bool detection = std::is_same_v<Samples, pipeline::detection_samples>;
+  if ((d.kind == data::dataset_kind::detection) != detection)
     throw error(failure_code::invalid_argument,
-                fmt::format("the dataset '{}' is a detection dataset; this model trains classifiers (a detection "
-                            "dataset's boxes cannot train one): create a classification dataset",
-                            name));
-  return pipeline::make_classification_samples(open_dataset(d), d.images_root);
+                detection ? fmt::format("the dataset '{}' is a classification dataset; a detector trains on boxes: create "
+                                        "the dataset from a COCO file with bbox annotations (--kind detection)",
+                                        name)
+                          : fmt::format("the dataset '{}' is a detection dataset; this model trains classifiers (a "
+                                        "detection dataset's boxes cannot train one): create a classification dataset",
+                                        name));
+  if constexpr (detection) return pipeline::make_detection_samples(open_dataset(d), d.images_root);
+  else return pipeline::make_classification_samples(open_dataset(d), d.images_root);
+}
+
+inline bool is_multilabel(const pipeline::classification_samples& s) { return s.multilabel; }
+inline bool is_multilabel(const pipeline::detection_samples&) { return false; }
+
+// A detection model's COCO metrics on a detection Dataset: its detections (class names mapped to
+// the dataset's category ids) against the dataset's boxes, reported as `tailor eval` does.
+inline nlohmann::ordered_json evaluate_detector(const workspace& ws, std::string_view model_name, std::string_view dataset_name) {
+  auto d = detector::load(ws, model_name);
+  const auto stored = get_dataset(ws, dataset_name);
+  if (stored.kind != data::dataset_kind::detection)
+    throw error(failure_code::invalid_argument,
+                fmt::format("the dataset '{}' has no boxes; evaluate the detector '{}' on a detection dataset", dataset_name,
+                            model_name));
+  const auto coco = open_dataset(stored);
+  const auto samples = pipeline::make_detection_samples(coco, stored.images_root);
+  const auto& classes = d.info().classes;
+  std::vector<std::int64_t> category_of(classes.size(), 0);
+  std::vector<std::string> unknown;
+  for (std::size_t k = 0; k < samples.class_names.size(); ++k) {
+    const auto it = std::find(classes.begin(), classes.end(), samples.class_names[k]);
+    if (it == classes.end()) unknown.push_back(samples.class_names[k]);
+    else category_of[std::size_t(it - classes.begin())] = samples.class_ids[k];
+  }
+  if (!unknown.empty())
+    throw error(failure_code::invalid_argument,
+                fmt::format("the dataset '{}' has tags the model '{}' was not trained on: {}; evaluate on a dataset with "
+                            "the model's tags ({})",
+                            dataset_name, model_name, fmt::join(unknown, ", "), fmt::join(classes, ", ")));
+  pipeline::image_store_options so;
+  so.max_side = d.info().decode_side;
+  pipeline::image_store store(samples.files, so);
+  store.preload();
+  const auto found = d.detections(store, samples.sizes);
+  std::vector<eval::detection> results;
+  for (std::size_t i = 0; i < found.size(); ++i)
+    for (const auto& b : found[i]) {
+      if (category_of[std::size_t(b.class_id)] == 0) continue;  // a tag this dataset does not have
+      const auto c = detection::to_coco(b.box);
+      results.push_back({samples.image_ids[i], category_of[std::size_t(b.class_id)], c.x, c.y, c.w, c.h, double(b.score)});
+    }
+  eval::detection_report_options o;
+  o.ious = {0.3, 0.5, 0.75};
+  return eval::detection_report_json(coco, results, o);
 }
 
 // Sets `flag` when the cancel file appears or `outer` is set, polling a few times a second.
@@ -93,8 +146,16 @@ class cancel_watch {
 inline nlohmann::ordered_json evaluate_model(const workspace& ws, std::string_view model_name, std::string_view dataset_name,
                                              std::string_view evaluation_name) {
   check_name(evaluation_name, "evaluation");
+  const auto store_metrics = [&](nlohmann::ordered_json metrics) {
+    auto m = get_model(ws, model_name);
+    std::erase_if(m.evaluations, [&](const model_evaluation& e) { return e.name == evaluation_name; });
+    m.evaluations.push_back({std::string(evaluation_name), std::string(dataset_name), detail::utc_now(), metrics});
+    save_model(ws, m);
+    return metrics;
+  };
+  if (get_model(ws, model_name).task == "detection") return store_metrics(detail::evaluate_detector(ws, model_name, dataset_name));
   auto c = classifier::load(ws, model_name);
-  const auto samples = detail::dataset_samples(ws, dataset_name);
+  const auto samples = detail::dataset_samples<pipeline::classification_samples>(ws, dataset_name);
   const auto& classes = c.info().classes;
   std::vector<std::int32_t> index_of(samples.class_names.size(), -1);
   std::vector<std::string> unknown;
@@ -121,12 +182,7 @@ inline nlohmann::ordered_json evaluate_model(const workspace& ws, std::string_vi
   eval::classification_metrics_options mo;
   mo.class_names = classes;
   const auto acc = task::score_predictions(p, samples.labels, {}, samples.multilabel, mo, index_of);
-  auto metrics = acc.report();
-  auto m = get_model(ws, model_name);
-  std::erase_if(m.evaluations, [&](const model_evaluation& e) { return e.name == evaluation_name; });
-  m.evaluations.push_back({std::string(evaluation_name), std::string(dataset_name), detail::utc_now(), metrics});
-  save_model(ws, m);
-  return metrics;
+  return store_metrics(acc.report());
 }
 
 template <class Customizer>
@@ -146,7 +202,7 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
   const auto dir = model_dir(ws, spec.name);
   std::error_code ec;
   std::filesystem::remove(dir / "cancel", ec);
-  const auto samples = detail::dataset_samples(ws, spec.dataset);
+  const auto samples = detail::dataset_samples<typename Customizer::samples_type>(ws, spec.dataset);
 
   std::vector<automl::trial_record> earlier;
   nn::safetensors_map earlier_best;
@@ -167,8 +223,9 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
   m.budget_policy = std::string(Customizer::budget_name);
   m.pretrained.clear();
   for (const auto& [b, f] : spec.pretrained) m.pretrained[b] = std::filesystem::absolute(f).string();
+  m.task = std::string(Customizer::task_name);
   m.classes = samples.class_names;
-  m.multilabel = samples.multilabel;
+  m.multilabel = detail::is_multilabel(samples);
   save_model(ws, m);
 
   std::atomic<bool> cancel{false};
@@ -249,10 +306,13 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
     for (const auto& t : r.trials)
       if (t.id == *r.best_trial) m.configuration = t.description;
     m.retrained_on_all = r.retrained_on_all;
-    m.input_size = r.preprocessing.size;
+    const bool detection = r.task == "detection";
+    m.input_size = detection ? r.detection_preprocessing.size : r.preprocessing.size;
     m.decode_side = r.decode_side;
-    m.mean = r.preprocessing.mean;
-    m.std = r.preprocessing.std;
+    m.mean = detection ? r.detection_preprocessing.mean : r.preprocessing.mean;
+    m.std = detection ? r.detection_preprocessing.std : r.preprocessing.std;
+    m.fpn_channels = r.fpn_channels;
+    m.head_convs = r.head_convs;
     m.validation_score = r.validation_score;
     m.validation_metrics = r.validation_metrics;
     nn::write_safetensors(dir / "weights.safetensors", r.weights,

@@ -24,6 +24,7 @@ namespace tailor::pipeline {
 struct detection_samples {
   std::vector<std::filesystem::path> files;
   std::vector<std::vector<detection::gt_box>> boxes;  // per image, in its pixels
+  std::vector<std::vector<detection::gt_box>> crowd;  // per image: crowd regions (not trained on; evaluation ignores them)
   std::vector<std::array<int, 2>> sizes;              // per image: width and height the boxes refer to
   std::vector<std::int64_t> image_ids;
   std::vector<std::string> class_names;  // index -> category name (sorted by category id)
@@ -39,15 +40,15 @@ inline detection_samples make_detection_samples(const data::coco_dataset& coco, 
   const data::local_directory container(images_root);
   for (std::size_t i = 0; i < coco.images.size(); ++i) {
     const auto& img = coco.images[i];
-    std::vector<detection::gt_box> boxes;
+    std::vector<detection::gt_box> boxes, crowd;
     for (auto a : coco.annotations_of(i)) {
       const auto& ann = coco.annotations[a];
-      if (ann.iscrowd || ann.box_state != data::box_status::valid) continue;
+      if (ann.box_state != data::box_status::valid) continue;
       if (!(ann.bbox.w > 0 && ann.bbox.h > 0)) continue;  // a point or a line has no area to learn
       detection::gt_box b;
       b.box = detection::from_coco<float>(ann.bbox);
       b.class_id = class_of[ann.category_index];
-      boxes.push_back(b);
+      (ann.iscrowd ? crowd : boxes).push_back(b);
     }
     const auto where = container.resolve(img);
     if (!where.ok())
@@ -59,6 +60,7 @@ inline detection_samples make_detection_samples(const data::coco_dataset& coco, 
     }
     s.files.push_back(where.path);
     s.boxes.push_back(std::move(boxes));
+    s.crowd.push_back(std::move(crowd));
     s.sizes.push_back(size);
     s.image_ids.push_back(img.id);
   }
