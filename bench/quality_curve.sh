@@ -2,12 +2,15 @@
 # What a budget buys (docs/quality.md): for each budget, AutoML (`tailor model train`) and the
 # fixed default recipe trained for the same compute (`--defaults-only`), from scratch, on a COCO
 # dataset with a train.json and a test.json; a table of the compute charged, the recipe chosen,
-# validation and test accuracy.
+# validation and test accuracy (a detection dataset: validation mAP, test AP and AP50).
 #
 #   bench/quality_curve.sh ../shared/data/sign_digits 1m 2m 5m 10m
 #   PARALLEL=8 bench/quality_curve.sh DATA 1m 2m 5m 10m   # 8 runs at a time, 2 cores each (taskset)
+#   KINDS=automl bench/quality_curve.sh ../shared/data/raccoon 5m 10m 20m   # AutoML only
+#   TRAIN_JSON=d/detection_train.json TEST_JSON=d/detection_test.json IMAGES=d bench/quality_curve.sh d 5m
 #
-# TAILOR (default build/bin/tailor), WORKSPACE (default build/quality-workspace), SEED (0).
+# TAILOR (default build/bin/tailor), WORKSPACE (default build/quality-workspace), SEED (0),
+# KINDS ("automl default"), TRAIN_JSON / TEST_JSON / IMAGES (default DATA/train.json, DATA/test.json, DATA/images).
 set -euo pipefail
 data=$(cd "${1:?usage: bench/quality_curve.sh DATA_DIR BUDGET...}" && pwd); shift
 budgets=("$@")
@@ -17,13 +20,13 @@ tailor=$(realpath "${TAILOR:-$root/build/bin/tailor}")
 export TAILOR_WORKSPACE=${WORKSPACE:-$root/build/quality-workspace}
 parallel=${PARALLEL:-1}
 rm -rf "$TAILOR_WORKSPACE"
-"$tailor" dataset create train --coco "$data/train.json" --images "$data/images" >/dev/null
-"$tailor" dataset create test --coco "$data/test.json" --images "$data/images" >/dev/null
+"$tailor" dataset create train --coco "${TRAIN_JSON:-$data/train.json}" --images "${IMAGES:-$data/images}" >/dev/null
+"$tailor" dataset create test --coco "${TEST_JSON:-$data/test.json}" --images "${IMAGES:-$data/images}" >/dev/null
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 runs=()
-for b in "${budgets[@]}"; do runs+=("automl-$b" "default-$b"); done
+for b in "${budgets[@]}"; do for kind in ${KINDS:-automl default}; do runs+=("$kind-$b"); done; done
 slot=0
 for name in "${runs[@]}"; do
   budget=${name#*-}
@@ -49,14 +52,18 @@ if m.get("status") != "succeeded":
     print(f"| {budget} | {kind} | {m.get('cost_seconds', 0):.0f}s | {wall}s | - | {m.get('status')} {code} | - | - |")
     sys.exit()
 tests = {e["name"]: e["metrics"] for e in m.get("evaluations", [])}
-test = tests.get("eval", {}).get("accuracy_top1", float("nan"))
+metrics = tests.get("eval", {})
+if m.get("task") == "detection":  # test AP (AP50)
+    test_text = f"{metrics.get('AP', float('nan')):.4f} ({metrics.get('AP50', float('nan')):.4f})"
+else:
+    test_text = f"{metrics.get('accuracy_top1', float('nan')):.4f}"
 done = sum(1 for t in m["trials"] if t["outcome"] == "completed")
 a, v = m["architecture"], m["validation"]
 chosen = a["configuration"] + (", retrained on all" if a["retrained_on_all"] else "")
 print(f"| {budget} | {kind} | {m['cost_seconds']:.0f}s | {wall}s | {done} / {len(m['trials'])} | {chosen} | "
-      f"{v['score']:.4f} | **{test:.4f}** |")
+      f"{v['score']:.4f} | **{test_text}** |")
 PY
-printf '| budget | run | charged | wall | trials (completed / all) | chosen | validation | **test accuracy** |\n'
+printf '| budget | run | charged | wall | trials (completed / all) | chosen | validation | **test accuracy, or AP (AP50)** |\n'
 printf '|---|---|---|---|---|---|---|---|\n'
 for name in "${runs[@]}"; do
   "$tailor" --json model show "$name" | python3 "$logs/row.py" "$name" "$(cat "$logs/$name.wall")"

@@ -433,9 +433,9 @@ TEST_CASE("cli: deleting or showing a missing dataset fails with dataset_not_fou
 }
 
 // The detector through the program, as the README's main job runs it: a budget too small is refused
-// before anything is spent; a detection dataset trains a detector (the defaults, as long as the
-// budget buys), which finds objects (Azure's objectsResult), draws them, and evaluates with COCO's
-// numbers. The budget is near the detector's honest minimum on the generated data (about 35 s).
+// before anything is spent; a detection dataset trains a detector (a budget this short opens with
+// the defaults, as long as it buys), which finds objects (Azure's objectsResult), draws them, and
+// evaluates with COCO's numbers. The budget is near the detector's honest minimum here (about 40 s).
 TEST_CASE("cli: a detector trains on boxes, finds and draws objects, and evaluates", "[cli][detection][heavy]") {
   temp_dir cwd;
   REQUIRE(tailor_run(cwd.path, "example-data data").status == 0);
@@ -448,7 +448,7 @@ TEST_CASE("cli: a detector trains on boxes, finds and draws objects, and evaluat
   CHECK(tiny.err.rfind("error: budget_not_enough:", 0) == 0);
   CHECK(contains(tiny.err, "mobilenet_v3_small at 128 px"));
 
-  auto train = tailor_run(cwd.path, "model train finder --dataset boxes --budget 60s --defaults-only --json");
+  auto train = tailor_run(cwd.path, "model train finder --dataset boxes --budget 60s --json");
   SHOW(train);
   REQUIRE(train.status == 0);
   const auto m = json::parse(train.out);
