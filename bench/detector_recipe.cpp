@@ -4,7 +4,10 @@
 //
 //   build/bin/detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [backbone=mobilenet_v3_small] [size=160]
 //       [lr=0.003] [wd=0.05] [batch=8] [fpn=64] [head=2] [width=1.0] [scale=0.6,1.4] [threads=N] [seed=0]
+//       [predictor=fcos|centernet]
 //
+// predictor=centernet trains and decodes the CenterNet-style head (detection/centernet_head.hpp) on
+// the same network instead of the FCOS head: how docs/detection.md chose between them.
 // Trains on every image of TRAIN_JSON, then prints one line of JSON: the recipe, busy seconds,
 // the last epoch's loss, and COCO AP, AP50, AP75 on TEST_JSON (all evaluated the pycocotools way).
 #include <chrono>
@@ -22,6 +25,7 @@
 #include <tailor/nn/backbones/resnet.hpp>
 #include <tailor/pipeline/detection_samples.hpp>
 #include <tailor/task/detection_predict.hpp>
+#include <tailor/train/centernet_trainer.hpp>
 #include <tailor/train/fit_detector.hpp>
 
 namespace {
@@ -71,7 +75,10 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
     std::fprintf(stderr, "epoch %d loss %.4f lr %.2e %.1f s %.1f img/s\n", r.epoch, r.loss, r.learning_rate, r.seconds, r.images_per_second);
   };
   const auto start = std::chrono::steady_clock::now();
-  const auto fitted = tailor::train::fit_detector(net, train_store, train.boxes, train.sizes, f);
+  const bool centernet = kv["predictor"] == "centernet";
+  const auto fitted = centernet ? tailor::train::fit_detector<decltype(net), tailor::train::centernet_trainer>(
+                                      net, train_store, train.boxes, train.sizes, f)
+                                : tailor::train::fit_detector(net, train_store, train.boxes, train.sizes, f);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   det::decode_options d;
@@ -80,7 +87,9 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
   // overfitting shows in the difference).
   auto score = [&](const tailor::data::coco_dataset& coco, const tailor::pipeline::detection_samples& s,
                    const tailor::pipeline::image_store& store) {
-    const auto found = *tailor::task::predict_detections(net, store, s.sizes, {}, f.loader.augment, d);
+    const auto found = centernet ? *tailor::task::predict_detections(net, store, s.sizes, {}, f.loader.augment,
+                                                                     det::centernet_decode_options{})
+                                 : *tailor::task::predict_detections(net, store, s.sizes, {}, f.loader.augment, d);
     std::vector<tailor::eval::detection> results;
     for (std::size_t i = 0; i < found.size(); ++i)
       for (const auto& b : found[i]) {
@@ -106,7 +115,7 @@ int main(int argc, char** argv) try {
   if (argc < 5) return std::fprintf(stderr, "usage: detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [key=value...]\n"), 2;
   std::map<std::string, std::string> kv{{"backbone", "mobilenet_v3_small"}, {"size", "160"}, {"lr", "0.003"}, {"wd", "0.05"},
                                         {"batch", "8"}, {"fpn", "64"}, {"head", "2"}, {"width", "1.0"},
-                                        {"scale", "0.6,1.4"}, {"seed", "0"}};
+                                        {"scale", "0.6,1.4"}, {"seed", "0"}, {"predictor", "fcos"}};
   for (int i = 5; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');
@@ -114,6 +123,8 @@ int main(int argc, char** argv) try {
       return std::fprintf(stderr, "detector_recipe: unknown argument '%s'\n", argv[i]), 2;
     kv[a.substr(0, eq)] = a.substr(eq + 1);
   }
+  if (kv["predictor"] != "fcos" && kv["predictor"] != "centernet")
+    return std::fprintf(stderr, "detector_recipe: predictor must be fcos or centernet\n"), 2;
   if (kv.contains("threads")) B::set_num_threads(std::stoi(kv["threads"]));
   if (kv["backbone"] == "resnet18") return run<tailor::nn::resnet<18>>(kv, argv);
   if (kv["backbone"] == "mobilenet_v3_small") return run<tailor::nn::mobilenet_v3_small>(kv, argv);

@@ -456,6 +456,7 @@ TEST_CASE("cli: a detector trains on boxes, finds and draws objects, and evaluat
   CHECK(m["status"] == "succeeded");
   CHECK(m["cost_seconds"].get<double>() <= 60.0);
   CHECK(m["architecture"]["fpn_channels"] == 64);
+  CHECK(m["architecture"]["head"] == "centernet");  // the measured better head (docs/detection.md)
   CHECK(m["validation"]["score_name"] == "mAP");
   CHECK(m["validation"]["metrics"].contains("mAP_50"));
   CHECK(m["validation"]["metrics"].contains("tag_wise_AP50"));

@@ -1,7 +1,7 @@
 // FCOS training targets, the focal and centerness losses, and decoding: assignment on boxes worked out
 // by hand and against a brute-force reading of the rules (written point by point, in double), the
 // losses against their formulas in long double and their gradients against central finite
-// differences, decoding on hand-made head outputs.
+// differences, decoding on hand-made head outputs; the same for the CenterNet-style head.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include <tailor/core/error.hpp>
+#include <tailor/detection/centernet.hpp>
 #include <tailor/detection/decode.hpp>
 #include <tailor/detection/fcos_targets.hpp>
 #include <tailor/detection/focal_loss.hpp>
@@ -741,4 +742,145 @@ TEST_CASE("decode: invalid outputs and options are errors", "[detection][decode]
   outputs = h.outputs();
   outputs[2].distances = nullptr;
   REQUIRE_THROWS_WITH(decode_detections(outputs, h.levels, 3, defaults), Contains("level 2 has a null output"));
+}
+
+// ---- the CenterNet-style head (centernet.hpp) ----
+
+TEST_CASE("centernet targets: a Gaussian peak of 1 at the centre cell, the box regressed there", "[detection][centernet]") {
+  // A 32 x 16 box centred at (52, 36) on a 10 x 8 map of stride 8: centre cell (6, 4).
+  const std::vector<gt_box> gts{make_gt(36, 28, 68, 44, 1)};
+  centernet_options o;
+  const auto t = make_centernet_targets(gts, 2, 8, 10, 8, o);
+  REQUIRE(t.heatmap.size() == 2u * 8 * 10);
+  auto at = [&](int c, int x, int y) { return t.heatmap[std::size_t(c * 80 + y * 10 + x)]; };
+  CHECK(at(1, 6, 4) == 1.0f);
+  const double sx = 0.54 * 4 / 6, sy = std::max(0.1, 0.54 * 2 / 6);
+  CHECK(at(1, 7, 4) == Approx(std::exp(-1 / (2 * sx * sx))).margin(1e-7));
+  CHECK(at(1, 6, 5) == Approx(std::exp(-1 / (2 * sy * sy))).margin(1e-7));
+  CHECK(at(1, 5, 3) == Approx(std::exp(-1 / (2 * sx * sx) - 1 / (2 * sy * sy))).margin(1e-7));
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 10; ++x) CHECK(at(0, x, y) == 0.0f);  // the other class sees nothing
+  REQUIRE(t.objects.size() == 1);
+  CHECK(t.objects[0].cell_x == 6);
+  CHECK(t.objects[0].cell_y == 4);
+  CHECK(t.objects[0].class_id == 1);
+}
+
+TEST_CASE("centernet targets: boxes sharing a centre cell keep both peaks; the smaller is regressed", "[detection][centernet]") {
+  const std::vector<gt_box> gts{make_gt(0, 0, 40, 40, 0), make_gt(14, 14, 26, 26, 1), make_gt(100, 100, 128, 130, 0)};
+  const auto t = make_centernet_targets(gts, 2, 16, 16, 8);
+  CHECK(t.heatmap[std::size_t(0 * 256 + 2 * 16 + 2)] == 1.0f);
+  CHECK(t.heatmap[std::size_t(1 * 256 + 2 * 16 + 2)] == 1.0f);
+  REQUIRE(t.objects.size() == 2);
+  CHECK(t.objects[0].class_id == 1);  // the 12 x 12 box took the cell from the 40 x 40 one
+  CHECK(t.objects[0].box.x1 == 14.0f);
+  CHECK(t.objects[1].cell_x == 14);  // centre (114, 115) / 8
+  // A centre on the map's far edge (128 / 8 = 16) belongs to the last cell.
+  const auto edge = make_centernet_targets(std::vector<gt_box>{make_gt(120, 120, 136, 136)}, 1, 16, 16, 8);
+  CHECK(edge.objects[0].cell_x == 15);
+  CHECK(edge.objects[0].cell_y == 15);
+  CHECK_THROWS_WITH(make_centernet_targets(std::vector<gt_box>{make_gt(5, 5, 5, 9)}, 1, 4, 4, 8), Contains("box 0"));
+  CHECK_THROWS_WITH(make_centernet_targets(std::vector<gt_box>{make_gt(0, 0, 9, 9, 3)}, 2, 4, 4, 8), Contains("class is not in"));
+}
+
+TEST_CASE("centernet loss: the heatmap's gradient equals central finite differences", "[detection][centernet]") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> logit(-5, 5), soft(0, 0.99f);
+  const std::size_t n = 40;
+  std::vector<float> x(n), t(n), grad(n), scratch(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = logit(rng);
+    t[i] = i % 4 == 0 ? 1.0f : i % 4 == 1 ? 0.0f : soft(rng);
+  }
+  const float scale = 0.25f;
+  const double loss = centernet_heatmap_loss(x.data(), t, 2, 4, scale, grad.data());
+  // The formula, term by term, in long double.
+  long double expected = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const long double p = 1 / (1 + std::exp(-(long double)x[i]));
+    expected += t[i] == 1.0f ? -std::pow(1 - p, 2.0L) * std::log(p) : -std::pow(1 - (long double)t[i], 4.0L) * p * p * std::log(1 - p);
+  }
+  CHECK(loss == Approx(double(expected * scale)).epsilon(1e-9));
+  const float h = 1e-2f;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto at = [&](float v) {
+      std::vector<float> y = x;
+      y[i] = v;
+      return centernet_heatmap_loss(y.data(), t, 2, 4, scale, scratch.data());
+    };
+    const double fd = (at(x[i] + h) - at(x[i] - h)) / (2.0 * double(h));
+    INFO("x " << x[i] << " t " << t[i]);
+    CHECK(std::abs(grad[i] - fd) <= 1e-5 + 1e-3 * std::abs(fd));
+  }
+}
+
+TEST_CASE("centernet loss: the box's gradient equals central finite differences; a perfect box costs 0", "[detection][centernet]") {
+  const std::vector<gt_box> gts{make_gt(10, 12, 42, 30), make_gt(60, 40, 75, 70)};
+  const auto t = make_centernet_targets(gts, 1, 12, 12, 8);
+  REQUIRE(t.objects.size() == 2);
+  const std::size_t hw = 144;
+  std::vector<float> box(4 * hw, 0.0f), grad(4 * hw), scratch(4 * hw);
+  // Predictions near, not at, the targets (offsets, log sizes).
+  const float guesses[2][4] = {{0.2f, -0.3f, 1.2f, 0.7f}, {-0.4f, 0.1f, 0.5f, 1.6f}};
+  for (std::size_t k = 0; k < 2; ++k) {
+    const std::size_t p = std::size_t(t.objects[k].cell_y * 12 + t.objects[k].cell_x);
+    for (std::size_t c = 0; c < 4; ++c) box[c * hw + p] = guesses[k][c];
+  }
+  (void)centernet_box_loss(box.data(), t, 0.5f, 8.0f, grad.data());
+  const float h = 1e-3f;
+  for (std::size_t i = 0; i < box.size(); ++i) {
+    auto at = [&](float v) {
+      std::vector<float> y = box;
+      y[i] = v;
+      return centernet_box_loss(y.data(), t, 0.5f, 8.0f, scratch.data());
+    };
+    const double fd = (at(box[i] + h) - at(box[i] - h)) / (2.0 * double(h));
+    INFO("output " << i / hw << " at cell " << i % hw);
+    CHECK(std::abs(grad[i] - fd) <= 2e-4 + 2e-3 * std::abs(fd));
+  }
+  // The exact outputs of the first box: no loss, and the decoder gives the box back.
+  std::vector<float> exact(4 * hw, 0.0f);
+  const auto& o = t.objects[0];
+  const std::size_t p = std::size_t(o.cell_y * 12 + o.cell_x);
+  exact[p] = 26.0f / 8 - (float(o.cell_x) + 0.5f);
+  exact[hw + p] = 21.0f / 8 - (float(o.cell_y) + 0.5f);
+  exact[2 * hw + p] = std::log(32.0f / 8);
+  exact[3 * hw + p] = std::log(18.0f / 8);
+  centernet_targets first = t;
+  first.objects.resize(1);
+  CHECK(centernet_box_loss(exact.data(), first, 1.0f, 8.0f, grad.data()) == Approx(0.0).margin(1e-6));
+  std::vector<float> heat(hw, -9.0f);
+  heat[p] = 3.0f;
+  const auto found = decode_centernet(heat.data(), exact.data(), 1, 12, 12, 8, {});
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].box.x1 == Approx(10).margin(1e-4));
+  CHECK(found[0].box.y1 == Approx(12).margin(1e-4));
+  CHECK(found[0].box.x2 == Approx(42).margin(1e-4));
+  CHECK(found[0].box.y2 == Approx(30).margin(1e-4));
+}
+
+TEST_CASE("centernet decode: peaks of each class, best first, limited; neighbours of a peak are not peaks",
+          "[detection][centernet][decode]") {
+  const int w = 6, h = 5;
+  const std::size_t hw = std::size_t(w * h);
+  std::vector<float> heat(2 * hw, -10.0f), box(4 * hw, 0.0f);
+  auto set = [&](int c, int x, int y, float logit) { heat[std::size_t(c) * hw + std::size_t(y * w + x)] = logit; };
+  set(0, 1, 1, 2.0f);
+  set(0, 2, 1, 1.0f);   // beside a higher cell: not a peak
+  set(0, 4, 3, 0.5f);   // a peak of its own
+  set(1, 2, 1, 1.5f);   // the same cell as class 0's non-peak: a peak of class 1
+  set(1, 5, 4, -4.0f);  // a peak under the threshold (sigmoid 0.018)
+  const auto found = decode_centernet(heat.data(), box.data(), 2, h, w, 8, {});
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].class_id == 0);
+  CHECK(found[0].score == Approx(1 / (1 + std::exp(-2.0))));
+  CHECK(found[1].class_id == 1);
+  CHECK(found[2].class_id == 0);
+  // Zero outputs: an 8 x 8 box centred on the cell.
+  check_box(found[0], 8, 8, 16, 16, 0);
+  centernet_decode_options two;
+  two.max_detections = 2;
+  CHECK(decode_centernet(heat.data(), box.data(), 2, h, w, 8, two).size() == 2);
+  heat[3] = std::nanf("");
+  CHECK_THROWS_WITH(decode_centernet(heat.data(), box.data(), 2, h, w, 8, {}), Contains("NaN heatmap"));
 }

@@ -92,6 +92,7 @@ struct customize_result {
   // Detection: the letterbox at the chosen input size, and the detector's neck and head.
   pipeline::detection_augment_options detection_preprocessing;
   int fpn_channels = 0, head_convs = 0;
+  std::string detector_head;       // detection: "centernet" or "fcos" (detection/head_kind.hpp)
   int decode_side = 0;             // the images' longer side when decoded, before the resize to the input size
   std::string score_name;          // accuracy_top1, average_precision (macro) or mAP (COCO @[.50:.95])
   double validation_score = 0, baseline_score = 0;

@@ -27,7 +27,9 @@
 #include "../data/image_decode.hpp"
 #include "../data/image_resize.hpp"
 #include "../detection/detector_network.hpp"
+#include "../detection/centernet_head.hpp"
 #include "../detection/detector_predict.hpp"
+#include "../detection/head_kind.hpp"
 #include "../nn/backbones/mobilenet_v3.hpp"
 #include "../nn/backbones/resnet.hpp"
 #include "../nn/weights.hpp"
@@ -130,8 +132,9 @@ class detector {
     a.height = height;
     // Class-wise NMS (what COCO's evaluation wants) can leave one object under several tags; an
     // answer has one entry per object, so a box that overlaps a better one of another tag (IoU
-    // above the NMS threshold) becomes another tag of that object, as Azure listed them.
-    const float merge_iou = automl::detection_part<B>::decoding().nms.iou_threshold;
+    // above the NMS threshold) becomes another tag of that object, as Azure listed them. The
+    // CenterNet-style decoding has no NMS: a second peak on one object, of its tag, is dropped here.
+    const float merge_iou = automl::detection_part<B>::fcos_decoding().nms.iou_threshold;
     std::vector<detection::xyxy<float>> kept;
     for (const auto& f : found.front()) {  // best first
       const auto b = pipeline::to_original(p, f.box, img.width, img.height);
@@ -161,31 +164,43 @@ class detector {
                                                                              const pipeline::detection_augment_options& p) = 0;
     virtual nn::load_report load(const std::filesystem::path& file) = 0;
   };
+  // The network and its head's decoding (the model records which head it was trained with).
   template <class Tag>
   struct network final : network_base {
     detection::detector_network<Tag, B> net;
-    network(int classes, const detection::detector_options& o) : net(classes, o) {}
+    detection::head_kind head;
+    network(int classes, const detection::detector_options& o, detection::head_kind h) : net(classes, o), head(h) {}
     std::vector<std::vector<detection::scored_box>> boxes(tensor x) override {
-      auto found = detection::predict_boxes(net, std::move(x), automl::detection_part<B>::decoding());
+      auto found = head == detection::head_kind::centernet
+                       ? detection::predict_boxes(net, std::move(x), automl::detection_part<B>::centernet_decoding())
+                       : detection::predict_boxes(net, std::move(x), automl::detection_part<B>::fcos_decoding());
       net.release_cache();
       return found;
     }
     std::vector<std::vector<detection::scored_box>> store_detections(const pipeline::image_store& store,
                                                                      const std::vector<std::array<int, 2>>& sizes,
                                                                      const pipeline::detection_augment_options& p) override {
-      return *task::predict_detections(net, store, sizes, {}, p, automl::detection_part<B>::decoding());
+      return head == detection::head_kind::centernet
+                 ? *task::predict_detections(net, store, sizes, {}, p, automl::detection_part<B>::centernet_decoding())
+                 : *task::predict_detections(net, store, sizes, {}, p, automl::detection_part<B>::fcos_decoding());
     }
     nn::load_report load(const std::filesystem::path& file) override { return nn::load_weights(net, file); }
   };
 
   static std::unique_ptr<network_base> make_network(const model_object& m) {
+    const auto head = detection::parse_head_kind(m.detector_head);
+    if (!head)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("the model '{}' names the detector head '{}', which this version of tailor does not know "
+                              "(fcos, centernet): use the tailor that trained it, or train it again",
+                              m.name, m.detector_head));
     detection::detector_options o;
     o.backbone.width = m.width;
     o.backbone.convention = m.convention;
     o.fpn_channels = m.fpn_channels;
     o.head_convs = m.head_convs;
     return detail::make_for_backbone<false>(m.name, m.backbone, [&](auto tag) -> std::unique_ptr<network_base> {
-      return std::make_unique<network<typename decltype(tag)::type>>(int(m.classes.size()), o);
+      return std::make_unique<network<typename decltype(tag)::type>>(int(m.classes.size()), o, *head);
     });
   }
 

@@ -85,6 +85,7 @@ struct model_object {
   std::vector<std::string> classes;
   bool multilabel = false;
   int fpn_channels = 0, head_convs = 0;  // detection: the neck's width and each head tower's depth
+  std::string detector_head;             // detection: "centernet" or "fcos" (detection/head_kind.hpp)
   int input_size = 0;
   int decode_side = 0;  // images are first decoded with their longer side at most this (as in training)
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
@@ -261,6 +262,7 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
         {"multilabel", m.multilabel},
         {"fpn_channels", m.fpn_channels},
         {"head_convs", m.head_convs},
+        {"head", m.detector_head},
         {"epochs", m.epochs},
         {"configuration", m.configuration},
         {"retrained_on_all", m.retrained_on_all}}},
@@ -361,6 +363,9 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
   m.multilabel = r.boolean(a, "multilabel");
   if (std::int64_t v = 0; !a["fpn_channels"].get(v)) m.fpn_channels = int(v);  // absent before detection models
   if (std::int64_t v = 0; !a["head_convs"].get(v)) m.head_convs = int(v);
+  // Absent in classifiers and in the detectors saved before the CenterNet-style head (FCOS ones).
+  if (std::string_view h; !a["head"].get(h)) m.detector_head = std::string(h);
+  else if (m.fpn_channels > 0) m.detector_head = "fcos";
   m.epochs = int(r.integer(a, "epochs"));
   m.configuration = r.text(a, "configuration");
   m.retrained_on_all = r.boolean(a, "retrained_on_all");

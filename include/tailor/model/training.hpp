@@ -313,6 +313,7 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
     m.std = detection ? r.detection_preprocessing.std : r.preprocessing.std;
     m.fpn_channels = r.fpn_channels;
     m.head_convs = r.head_convs;
+    m.detector_head = r.detector_head;
     m.validation_score = r.validation_score;
     m.validation_metrics = r.validation_metrics;
     nn::write_safetensors(dir / "weights.safetensors", r.weights,

@@ -16,12 +16,13 @@ namespace tailor::task {
 
 // The detections for the samples `subset` of `store` (empty subset: every sample), in that order.
 // sizes[i]: sample i's original width and height. keep_going is asked before each batch; when it
-// says no, the result is nullopt.
-template <class Net>
+// says no, the result is nullopt. The decoding options choose the head's decoding
+// (detection::decode_options: FCOS; detection::centernet_decode_options: the CenterNet-style head).
+template <class Net, class Decoding = detection::decode_options>
 std::optional<std::vector<std::vector<detection::scored_box>>> predict_detections(
     Net& net, const pipeline::image_store& store, const std::vector<std::array<int, 2>>& sizes,
     const std::vector<std::uint32_t>& subset, const pipeline::detection_augment_options& preprocessing,
-    const detection::decode_options& decoding, int batch_size = 16, const std::function<bool()>& keep_going = {}) {
+    const Decoding& decoding, int batch_size = 16, const std::function<bool()>& keep_going = {}) {
   using B = typename Net::backend;
   pipeline::detection_loader_options o;
   o.batch_size = batch_size;
@@ -32,7 +33,7 @@ std::optional<std::vector<std::vector<detection::scored_box>>> predict_detection
   loader.start_epoch(0);
   while (auto b = loader.next()) {
     if (keep_going && !keep_going()) return std::nullopt;
-    auto found = detection::predict_boxes(net, std::move(b->images), decoding);
+    auto found = predict_boxes(net, std::move(b->images), decoding);  // by the decoding's type
     for (std::size_t k = 0; k < found.size(); ++k) {
       for (auto& f : found[k]) f.box = pipeline::original_box(*b, k, f.box);
       out.push_back(std::move(found[k]));

@@ -47,7 +47,8 @@ inline std::string detector_fit_config_text(const detector_fit_options& o, std::
       detail::subset_fingerprint(o.subset));
 }
 
-template <class Net>
+// Trainer: the head's loss (detection_trainer: FCOS; centernet_trainer: the CenterNet-style head).
+template <class Net, template <class> class Trainer = detection_trainer>
 fit_result fit_detector(Net& net, const pipeline::image_store& store, const std::vector<std::vector<detection::gt_box>>& boxes,
                         const std::vector<std::array<int, 2>>& sizes, detector_fit_options o) {
   using B = typename Net::backend;
@@ -59,7 +60,7 @@ fit_result fit_detector(Net& net, const pipeline::image_store& store, const std:
   const auto per_epoch = std::int64_t(loader.batches_per_epoch());
   o.train.total_steps = std::max<std::int64_t>(1, per_epoch * o.epochs);
   o.train.warmup_steps = std::int64_t(o.warmup_epochs * double(per_epoch));
-  detection_trainer<Net> trainer(net, o.train);
+  Trainer<Net> trainer(net, o.train);
 
   std::size_t parameters = 0;
   net.visit_parameters("", [&](const std::string&, auto& p) { parameters += p.value.size(); });
