@@ -4,7 +4,7 @@
 //
 //   build/bin/detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [backbone=mobilenet_v3_small] [size=160]
 //       [lr=0.003] [wd=0.05] [batch=8] [fpn=64] [head=2] [width=1.0] [scale=0.6,1.4] [threads=N] [seed=0]
-//       [predictor=fcos|centernet]
+//       [predictor=fcos|centernet] [levels=auto|1|2|3]
 //
 // predictor=centernet trains and decodes the CenterNet-style head (detection/centernet_head.hpp) on
 // the same network instead of the FCOS head: how docs/detection.md chose between them.
@@ -42,6 +42,7 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
   const auto train = tailor::pipeline::make_detection_samples(train_coco, images);
   const auto test = tailor::pipeline::make_detection_samples(test_coco, images);
 
+  const bool centernet = kv["predictor"] == "centernet";
   tailor::pipeline::image_store_options so;
   so.max_side = int(size * 1.5);
   tailor::pipeline::image_store train_store(train.files, so), test_store(test.files, so);
@@ -52,6 +53,9 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
   o.fpn_channels = std::stoi(kv["fpn"]);
   o.head_convs = std::stoi(kv["head"]);
   o.backbone.width = std::stod(kv["width"]);
+  // The CenterNet-style head reads the stride-8 level alone; levels=3 keeps the FCOS network's
+  // heads on every level (how docs/detection.md compared the two on one network).
+  o.head_levels = kv["predictor"] == "centernet" && kv["levels"] == "auto" ? 1 : kv["levels"] == "auto" ? 3 : std::stoi(kv["levels"]);
   // From scratch, timm's MobileNetV3 (norm momentum 0.1; torchvision's 0.01 leaves the running
   // statistics far from the data after a short training), as the customizer builds it.
   o.backbone.convention = tailor::nn::weights_convention::timm;
@@ -75,7 +79,6 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
     std::fprintf(stderr, "epoch %d loss %.4f lr %.2e %.1f s %.1f img/s\n", r.epoch, r.loss, r.learning_rate, r.seconds, r.images_per_second);
   };
   const auto start = std::chrono::steady_clock::now();
-  const bool centernet = kv["predictor"] == "centernet";
   const auto fitted = centernet ? tailor::train::fit_detector<decltype(net), tailor::train::centernet_trainer>(
                                       net, train_store, train.boxes, train.sizes, f)
                                 : tailor::train::fit_detector(net, train_store, train.boxes, train.sizes, f);
@@ -115,7 +118,7 @@ int main(int argc, char** argv) try {
   if (argc < 5) return std::fprintf(stderr, "usage: detector_recipe TRAIN_JSON TEST_JSON IMAGES_DIR EPOCHS [key=value...]\n"), 2;
   std::map<std::string, std::string> kv{{"backbone", "mobilenet_v3_small"}, {"size", "160"}, {"lr", "0.003"}, {"wd", "0.05"},
                                         {"batch", "8"}, {"fpn", "64"}, {"head", "2"}, {"width", "1.0"},
-                                        {"scale", "0.6,1.4"}, {"seed", "0"}, {"predictor", "fcos"}};
+                                        {"scale", "0.6,1.4"}, {"seed", "0"}, {"predictor", "fcos"}, {"levels", "auto"}};
   for (int i = 5; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');

@@ -2,7 +2,8 @@
 // weight decay 1e-4, cross-entropy) per iteration on random inputs, and inference, reported as
 // images per second (items_per_second). resnet18 and mobilenet_v3_small as torchvision builds them
 // with their 1000-class heads; the small CNN (4 x conv-bn-relu, 32..256 channels) with 10 classes;
-// and the detector (BM_train_step/det_*, BM_infer/det_*).
+// and the detector (BM_train_step/det_*, BM_infer/det_*: the customizer's, with the CenterNet-style
+// head on the stride-8 level; det_fcos_*: the FCOS head on every level, for comparison).
 //
 //   build/bin/tailor_bench --benchmark_filter='BM_train_step/resnet18'    (bench/run_train_bench.sh
 //   runs every case in its own process, next to the PyTorch peer, and records peak memory)
@@ -11,13 +12,16 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <type_traits>
 
 #include <tailor/backend/cpu.hpp>
 #include <tailor/nn/backbones/mobilenet_v3.hpp>
 #include <tailor/nn/backbones/resnet.hpp>
 #include <tailor/nn/backbones/small_cnn.hpp>
 #include <tailor/detection/detector_network.hpp>
+#include <tailor/detection/centernet_head.hpp>
 #include <tailor/detection/detector_predict.hpp>
+#include <tailor/train/centernet_trainer.hpp>
 #include <tailor/task/classification_network.hpp>
 #include <tailor/train/classification_trainer.hpp>
 #include <tailor/train/detection_trainer.hpp>
@@ -82,18 +86,26 @@ void register_case(const std::string& name, int classes, int size, int batch) {
       ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 }
 
-// The detector (docs/detection.md) with its default options: one AdamW step of the FCOS loss on
-// random images with three boxes each of 3 classes; inference includes the decoding and NMS, so
+// The detector (docs/detection.md) as the customizer builds it (the CenterNet-style head on the
+// stride-8 level), or with the FCOS head on every level: one AdamW step of the head's loss on
+// random images with three boxes each of 3 classes; inference includes the decoding (and NMS), so
 // batch 1 is analyze's latency per image at that input size.
-template <class Tag>
+tailor::detection::detector_options detector_options_for(bool centernet) {
+  tailor::detection::detector_options o;
+  o.head_levels = centernet ? 1 : 3;
+  return o;
+}
+
+template <class Tag, template <class> class Trainer>
 void BM_train_step_detector(benchmark::State& state, int size, int batch) {
   B::set_num_threads(bench_threads());
-  tailor::detection::detector_network<Tag, B> net(3, {}, 1);
+  constexpr bool centernet = std::is_same_v<Trainer<int>, tailor::train::centernet_trainer<int>>;
+  tailor::detection::detector_network<Tag, B> net(3, detector_options_for(centernet), 1);
   tailor::train::detection_train_options o;
   o.optimizer = tailor::train::optimizer_kind::adamw;
   o.lr = 1e-3;
   o.total_steps = 1 << 20;
-  tailor::train::detection_trainer<decltype(net)> trainer(net, o);
+  Trainer<decltype(net)> trainer(net, o);
   const auto x = random_images(batch, size, 4);
   std::vector<std::vector<tailor::detection::gt_box>> boxes(static_cast<std::size_t>(batch));
   const float s = float(size);
@@ -107,27 +119,29 @@ void BM_train_step_detector(benchmark::State& state, int size, int batch) {
   state.counters["threads"] = bench_threads();
 }
 
-template <class Tag>
+template <class Tag, class Decoding>
 void BM_infer_detector(benchmark::State& state, int size, int batch) {
   B::set_num_threads(bench_threads());
-  tailor::detection::detector_network<Tag, B> net(3, {}, 1);
+  constexpr bool centernet = std::is_same_v<Decoding, tailor::detection::centernet_decode_options>;
+  tailor::detection::detector_network<Tag, B> net(3, detector_options_for(centernet), 1);
   const auto x = random_images(batch, size, 5);
-  const tailor::detection::decode_options d;
+  const Decoding d;
   benchmark::DoNotOptimize(tailor::detection::predict_boxes(net, x, d));
   for (auto _ : state) benchmark::DoNotOptimize(tailor::detection::predict_boxes(net, x, d));
   state.SetItemsProcessed(state.iterations() * batch);
   state.counters["threads"] = bench_threads();
 }
 
-template <class Tag>
+template <class Tag, template <class> class Trainer = tailor::train::centernet_trainer,
+          class Decoding = tailor::detection::centernet_decode_options>
 void register_detector_case(const std::string& name, int size, int train_batch) {
   const std::string prefix = "det_" + name + "/" + std::to_string(size) + "/";
   benchmark::RegisterBenchmark(("BM_train_step/" + prefix + std::to_string(train_batch)).c_str(),
-                               [=](benchmark::State& s) { BM_train_step_detector<Tag>(s, size, train_batch); })
+                               [=](benchmark::State& s) { BM_train_step_detector<Tag, Trainer>(s, size, train_batch); })
       ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
   for (int batch : {1, train_batch})
     benchmark::RegisterBenchmark(("BM_infer/" + prefix + std::to_string(batch)).c_str(),
-                                 [=](benchmark::State& s) { BM_infer_detector<Tag>(s, size, batch); })
+                                 [=](benchmark::State& s) { BM_infer_detector<Tag, Decoding>(s, size, batch); })
         ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 }
 
@@ -138,6 +152,8 @@ int main(int argc, char** argv) {
   register_case<tailor::nn::mobilenet_v3_small>("mobilenet_v3_small", 1000, 224, 32);
   register_case<tailor::nn::small_cnn>("small_cnn", 10, 64, 64);
   register_detector_case<tailor::nn::mobilenet_v3_small>("mobilenet_v3_small", 160, 8);
+  register_detector_case<tailor::nn::mobilenet_v3_small, tailor::train::detection_trainer, tailor::detection::decode_options>(
+      "fcos_mobilenet_v3_small", 160, 8);
   register_detector_case<tailor::nn::mobilenet_v3_small>("mobilenet_v3_small", 320, 8);
   register_detector_case<tailor::nn::resnet<18>>("resnet18", 256, 8);
   benchmark::Initialize(&argc, argv);

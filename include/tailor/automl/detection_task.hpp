@@ -168,10 +168,13 @@ class detection_part {
 
   // How predictions are decoded for scoring (and by the saved model), for either head: COCO's
   // evaluation keeps the 100 best per image, and a low threshold lets recall reach what the network
-  // can give.
+  // can give. The CenterNet-style head keeps its 100 best peaks down to 0.001, as CenterNet
+  // evaluates (its heatmap starts at 0.01, so a short training can leave every peak under FCOS's
+  // 0.05; detections ranked below the others cannot lower COCO AP). analyze's callers filter by
+  // confidence (tailor analyze: 0.25).
   static detection::centernet_decode_options centernet_decoding() {
     detection::centernet_decode_options d;
-    d.score_threshold = 0.05f;
+    d.score_threshold = 0.001f;
     d.max_detections = 100;
     return d;
   }
@@ -207,6 +210,7 @@ class detection_part {
     detection::detector_options o;
     o.fpn_channels = detector_fpn_channels;
     o.head_convs = detector_head_convs;
+    o.head_levels = detector_head == detection::head_kind::centernet ? 1 : 3;
     o.backbone = bo;
     return o;
   }

@@ -1,9 +1,9 @@
 #pragma once
 // The CenterNet-style head (centernet.hpp) on the detector network: it reads the finest pyramid
 // level's outputs (stride 8): the class logits as the heatmap, the four box logits as centre offset
-// and log size. The coarser levels and the centerness output get no gradient and are not decoded;
-// they stay in the network so that the two heads are compared on the same network and the same
-// steps (a CenterNet-only network would drop them, about a quarter of the heads' work).
+// and log size. The centerness output gets no gradient and is not decoded. Build the network with
+// detector_options::head_levels = 1, so that the coarser levels have no
+// head to run; with 3 (as FCOS), their outputs get no gradient and are not decoded.
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -44,6 +44,7 @@ centernet_loss_value centernet_loss(const detector_outputs<B>& out, std::span<co
   }
   const float scale = 1.0f / float(std::max(1, objects));
   for (int l = 0; l < pyramid_level_count; ++l) {
+    if (out.class_logits[l].size() == 0) continue;  // a level without a head
     for (auto pair : {std::pair{&out.class_logits[l], &grad.class_logits[l]}, std::pair{&out.box_logits[l], &grad.box_logits[l]},
                        std::pair{&out.centerness[l], &grad.centerness[l]}}) {
       pair.second->resize(pair.first->shape());

@@ -34,6 +34,10 @@ namespace tailor::detection {
 struct detector_options {
   int fpn_channels = 64;  // width of the pyramid and the heads
   int head_convs = 2;     // conv-BN-ReLU layers in each of a level's two towers before the predictions
+  // The levels that have an output convolution and a head, finest first: 3 for the FCOS head, 1 for
+  // the CenterNet-style head, which reads the stride-8 level only (the coarser levels still feed it
+  // through the top-down path). Outputs of levels without a head are empty.
+  int head_levels = 3;
   nn::backbone_options backbone;
   double prior_probability = 0.01;  // the class logits start at this probability (focal loss's prior)
 };
@@ -73,9 +77,12 @@ class detector_network {
   detector_network(int classes, const detector_options& o = {}, std::uint64_t seed = 0)
       : backbone_(Tag::template make<B>(o.backbone)), classes_(classes), up_{nn::upsample_nearest<B>(2), nn::upsample_nearest<B>(2)} {
     if (classes < 1) throw error(failure_code::invalid_argument, fmt::format("detector: {} classes; a detector needs at least one", classes));
-    if (o.fpn_channels < 1 || o.head_convs < 0)
+    if (o.fpn_channels < 1 || o.head_convs < 0 || o.head_levels < 1 || o.head_levels > 3)
       throw error(failure_code::invalid_argument,
-                  fmt::format("detector: fpn_channels {} and head_convs {} must be positive", o.fpn_channels, o.head_convs));
+                  fmt::format("detector: fpn_channels {}, head_convs {} and head_levels {} must be positive (head_levels at "
+                              "most 3)",
+                              o.fpn_channels, o.head_convs, o.head_levels));
+    head_levels_ = o.head_levels;
     const auto [strides, channels] = backbone_.feature_map_layout();
     if (strides != pyramid_strides)
       throw error(failure_code::invalid_argument,
@@ -86,6 +93,7 @@ class detector_network {
     for (int l = 0; l < 3; ++l) {
       level_parts& p = parts_[l];
       p.lateral = nn::conv2d<B>(conv_shape(channels[l], f, 1), true);
+      if (l >= head_levels_) continue;
       p.output = nn::conv2d<B>(conv_shape(f, f, 3), true);
       for (int k = 0; k < o.head_convs; ++k) {
         nn::conv_bn_act_options t;
@@ -103,8 +111,10 @@ class detector_network {
     // FCOS's init: the pyramid and towers as convolutions usually are, the predictions N(0, 0.01)
     // with the class bias at the prior, so that the focal loss starts from rare positives.
     const double prior_bias = -std::log((1 - o.prior_probability) / o.prior_probability);
-    for (auto& p : parts_) {
+    for (int l = 0; l < 3; ++l) {
+      level_parts& p = parts_[l];
       p.lateral.init(r);
+      if (l >= head_levels_) continue;
       p.output.init(r);
       for (auto& t : p.class_tower) t.init(r);
       for (auto& t : p.box_tower) t.init(r);
@@ -129,7 +139,7 @@ class detector_network {
       B::add_inplace(inner[l], up_[l].forward(inner[l + 1], training));
     }
     outputs out;
-    for (int l = 0; l < 3; ++l) {
+    for (int l = 0; l < head_levels_; ++l) {
       level_parts& p = parts_[l];
       tensor t = p.output.forward(std::move(inner[l]), training);
       tensor c = t;
@@ -145,7 +155,7 @@ class detector_network {
   // The gradients of the loss with respect to forward's outputs (after forward(x, true)).
   void backward(const outputs& d) {
     std::array<tensor, 3> d_inner;
-    for (int l = 0; l < 3; ++l) {
+    for (int l = 0; l < head_levels_; ++l) {
       level_parts& p = parts_[l];
       tensor g = p.box.backward(d.box_logits[l]);
       B::add_inplace(g, p.centerness.backward(d.centerness[l]));
@@ -155,8 +165,13 @@ class detector_network {
       B::add_inplace(g, c);
       d_inner[l] = p.output.backward(g);
     }
-    // The top-down path in reverse: level l's sum fed level l + 1 through the upsampling.
-    for (int l = 0; l < 2; ++l) B::add_inplace(d_inner[l + 1], up_[l].backward(d_inner[l]));
+    // The top-down path in reverse: level l's sum fed level l + 1 through the upsampling (a level
+    // without a head gets its gradient from there alone).
+    for (int l = 0; l < 2; ++l) {
+      tensor g = up_[l].backward(d_inner[l]);
+      if (l + 1 < head_levels_) B::add_inplace(d_inner[l + 1], g);
+      else d_inner[l + 1] = std::move(g);
+    }
     const bool backbone_trains = backbone_.any_trainable();
     std::array<tensor, 3> d_maps;
     for (int l = 0; l < 3; ++l) d_maps[l] = parts_[l].lateral.backward(d_inner[l], backbone_trains);
@@ -169,6 +184,7 @@ class detector_network {
     for (int l = 0; l < 3; ++l) {
       level_parts& p = parts_[l];
       p.lateral.visit_parameters(nn::join_name(prefix, fmt::format("fpn.lateral.{}", l)), f);
+      if (l >= head_levels_) continue;
       p.output.visit_parameters(nn::join_name(prefix, fmt::format("fpn.output.{}", l)), f);
       const std::string head = nn::join_name(prefix, fmt::format("head.{}", l));
       for (std::size_t k = 0; k < p.class_tower.size(); ++k) {
@@ -183,7 +199,7 @@ class detector_network {
   template <class F>
   void visit_buffers(const std::string& prefix, F&& f) {
     backbone_.visit_buffers(prefix, f);
-    for (int l = 0; l < 3; ++l)
+    for (int l = 0; l < head_levels_; ++l)
       for (std::size_t k = 0; k < parts_[l].class_tower.size(); ++k) {
         parts_[l].class_tower[k].visit_buffers(nn::join_name(prefix, fmt::format("head.{}.class_tower.{}", l, k)), f);
         parts_[l].box_tower[k].visit_buffers(nn::join_name(prefix, fmt::format("head.{}.box_tower.{}", l, k)), f);
@@ -191,11 +207,14 @@ class detector_network {
   }
 
   int classes() const { return classes_; }
+  int head_levels() const { return head_levels_; }
   backbone_type& backbone() { return backbone_; }
   void release_cache() {
     backbone_.release_cache();
-    for (auto& p : parts_) {
+    for (int l = 0; l < 3; ++l) {
+      level_parts& p = parts_[l];
       p.lateral.release_cache();
+      if (l >= head_levels_) continue;
       p.output.release_cache();
       for (auto& t : p.class_tower) t.release_cache();
       for (auto& t : p.box_tower) t.release_cache();
@@ -222,7 +241,7 @@ class detector_network {
   }
 
   backbone_type backbone_;
-  int classes_ = 0;
+  int classes_ = 0, head_levels_ = 3;
   std::array<level_parts, 3> parts_;
   std::array<nn::upsample_nearest<B>, 2> up_;  // level l + 1 -> level l
 };

@@ -199,6 +199,7 @@ class detector {
     o.backbone.convention = m.convention;
     o.fpn_channels = m.fpn_channels;
     o.head_convs = m.head_convs;
+    o.head_levels = *head == detection::head_kind::centernet ? 1 : 3;  // the CenterNet-style head reads stride 8 alone
     return detail::make_for_backbone<false>(m.name, m.backbone, [&](auto tag) -> std::unique_ptr<network_base> {
       return std::make_unique<network<typename decltype(tag)::type>>(int(m.classes.size()), o, *head);
     });
