@@ -20,6 +20,7 @@
 #include <tailor/backend/cpu.hpp>
 #include <tailor/data/coco.hpp>
 #include <tailor/detection/detector_network.hpp>
+#include <tailor/detection/head_kind.hpp>
 #include <tailor/eval/coco_detection.hpp>
 #include <tailor/nn/backbones/mobilenet_v3.hpp>
 #include <tailor/nn/backbones/resnet.hpp>
@@ -55,7 +56,8 @@ int run(std::map<std::string, std::string>& kv, const char* const* argv) {
   o.backbone.width = std::stod(kv["width"]);
   // The CenterNet-style head reads the stride-8 level alone; levels=3 keeps the FCOS network's
   // heads on every level (how docs/detection.md compared the two on one network).
-  o.head_levels = kv["predictor"] == "centernet" && kv["levels"] == "auto" ? 1 : kv["levels"] == "auto" ? 3 : std::stoi(kv["levels"]);
+  o.head_levels = kv["levels"] != "auto" ? std::stoi(kv["levels"])
+                  : det::head_levels_of(centernet ? det::head_kind::centernet : det::head_kind::fcos);
   // From scratch, timm's MobileNetV3 (norm momentum 0.1; torchvision's 0.01 leaves the running
   // statistics far from the data after a short training), as the customizer builds it.
   o.backbone.convention = tailor::nn::weights_convention::timm;

@@ -21,6 +21,7 @@
 #include <tailor/detection/detector_network.hpp>
 #include <tailor/detection/centernet_head.hpp>
 #include <tailor/detection/detector_predict.hpp>
+#include <tailor/detection/head_kind.hpp>
 #include <tailor/train/centernet_trainer.hpp>
 #include <tailor/task/classification_network.hpp>
 #include <tailor/train/classification_trainer.hpp>
@@ -92,7 +93,8 @@ void register_case(const std::string& name, int classes, int size, int batch) {
 // batch 1 is analyze's latency per image at that input size.
 tailor::detection::detector_options detector_options_for(bool centernet) {
   tailor::detection::detector_options o;
-  o.head_levels = centernet ? 1 : 3;
+  o.head_levels = tailor::detection::head_levels_of(centernet ? tailor::detection::head_kind::centernet
+                                                              : tailor::detection::head_kind::fcos);
   return o;
 }
 

@@ -171,18 +171,16 @@ class detector {
     detection::head_kind head;
     network(int classes, const detection::detector_options& o, detection::head_kind h) : net(classes, o), head(h) {}
     std::vector<std::vector<detection::scored_box>> boxes(tensor x) override {
-      auto found = head == detection::head_kind::centernet
-                       ? detection::predict_boxes(net, std::move(x), automl::detection_part<B>::centernet_decoding())
-                       : detection::predict_boxes(net, std::move(x), automl::detection_part<B>::fcos_decoding());
+      auto found = automl::detection_part<B>::with_decoding(
+          head, [&](const auto& d) { return detection::predict_boxes(net, std::move(x), d); });
       net.release_cache();
       return found;
     }
     std::vector<std::vector<detection::scored_box>> store_detections(const pipeline::image_store& store,
                                                                      const std::vector<std::array<int, 2>>& sizes,
                                                                      const pipeline::detection_augment_options& p) override {
-      return head == detection::head_kind::centernet
-                 ? *task::predict_detections(net, store, sizes, {}, p, automl::detection_part<B>::centernet_decoding())
-                 : *task::predict_detections(net, store, sizes, {}, p, automl::detection_part<B>::fcos_decoding());
+      return automl::detection_part<B>::with_decoding(
+          head, [&](const auto& d) { return *task::predict_detections(net, store, sizes, {}, p, d); });
     }
     nn::load_report load(const std::filesystem::path& file) override { return nn::load_weights(net, file); }
   };
@@ -199,7 +197,7 @@ class detector {
     o.backbone.convention = m.convention;
     o.fpn_channels = m.fpn_channels;
     o.head_convs = m.head_convs;
-    o.head_levels = *head == detection::head_kind::centernet ? 1 : 3;  // the CenterNet-style head reads stride 8 alone
+    o.head_levels = detection::head_levels_of(*head);
     return detail::make_for_backbone<false>(m.name, m.backbone, [&](auto tag) -> std::unique_ptr<network_base> {
       return std::make_unique<network<typename decltype(tag)::type>>(int(m.classes.size()), o, *head);
     });

@@ -23,12 +23,8 @@ class centernet_trainer : public network_optimizer<Net> {
 
   // boxes[n]: image n's boxes in the input's pixels (the loader's, after augmentation).
   detection::centernet_loss_value step(tensor x, std::span<const std::vector<detection::gt_box>> boxes) {
+    detail::check_detection_batch("centernet_trainer", x, boxes.size());
     const int size = int(x.shape()[2]);
-    if (int(x.shape()[3]) != size || boxes.size() != x.shape()[0])
-      throw error(failure_code::invalid_argument,
-                  fmt::format("centernet_trainer: a {}x{} batch of {} images with {} box lists; give square inputs and one "
-                              "list per image",
-                              x.shape()[3], size, x.shape()[0], boxes.size()));
     const int stride = detection::pyramid_strides[detection::centernet_level], cells = size / stride;
     std::vector<detection::centernet_targets> targets;
     targets.reserve(boxes.size());

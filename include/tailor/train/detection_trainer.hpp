@@ -16,6 +16,21 @@ struct detection_train_options : optimization_options {
   detection::fcos_target_options targets;
 };
 
+namespace detail {
+
+// Either head's trainer takes square inputs and one box list per image.
+template <class Tensor>
+void check_detection_batch(const char* who, const Tensor& x, std::size_t box_lists) {
+  if (x.shape()[3] != x.shape()[2])
+    throw error(failure_code::invalid_argument,
+                fmt::format("{}: the input is {}x{}; the detector trains on square inputs", who, x.shape()[3], x.shape()[2]));
+  if (box_lists != x.shape()[0])
+    throw error(failure_code::invalid_argument,
+                fmt::format("{}: {} box lists for a batch of {} images", who, box_lists, x.shape()[0]));
+}
+
+}  // namespace detail
+
 template <class Net>
 class detection_trainer : public network_optimizer<Net> {
  public:
@@ -26,13 +41,8 @@ class detection_trainer : public network_optimizer<Net> {
 
   // boxes[n]: image n's boxes in the input's pixels (the loader's, after augmentation).
   detection::fcos_loss_value step(tensor x, std::span<const std::vector<detection::gt_box>> boxes) {
+    detail::check_detection_batch("detection_trainer", x, boxes.size());
     const int size = int(x.shape()[2]);
-    if (int(x.shape()[3]) != size)
-      throw error(failure_code::invalid_argument,
-                  fmt::format("detection_trainer: the input is {}x{}; the detector trains on square inputs", x.shape()[3], size));
-    if (boxes.size() != x.shape()[0])
-      throw error(failure_code::invalid_argument,
-                  fmt::format("detection_trainer: {} box lists for a batch of {} images", boxes.size(), x.shape()[0]));
     const std::vector<detection::level_geometry> levels = detection::pyramid_levels(size, detection::pyramid_strides);
     std::vector<std::vector<detection::point_target>> targets;
     targets.reserve(boxes.size());
