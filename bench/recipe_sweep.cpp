@@ -2,10 +2,10 @@
 // recipes (input size, augmentation, learning rate, epochs) for the default AutoML starts from.
 //
 //   build/bin/recipe_sweep DATA_DIR EPOCHS [size=96] [aug=0.3] [lr=0.003] [wd=0.05] [smoothing=0.1]
-//       [backbone=mobilenet_v3_small] [threads=N] [seed=0]
+//       [backbone=mobilenet_v3_small] [threads=N] [seed=0] [holdout=0.2]
 //
 // DATA_DIR holds train.json, test.json and images/. The recipe trains on a stratified 80% of
-// train.json, is scored on the other 20% (validation) and then on test.json, with the library's
+// train.json (1 - holdout), is scored on the other 20% (validation) and then on test.json, with the library's
 // own Model path (train_model, evaluate_model) in a temporary workspace; the charge is wall-clock
 // busy seconds. One line of JSON on stdout.
 #include <chrono>
@@ -26,7 +26,8 @@ int main(int argc, char** argv) try {
   if (argc < 3) return std::fprintf(stderr, "usage: recipe_sweep DATA_DIR EPOCHS [key=value...]\n"), 2;
   const std::filesystem::path data = argv[1];
   std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.003"}, {"wd", "0.05"},
-                                        {"smoothing", "0.1"}, {"backbone", "mobilenet_v3_small"}, {"seed", "0"}};
+                                        {"smoothing", "0.1"}, {"backbone", "mobilenet_v3_small"}, {"seed", "0"},
+                                        {"holdout", "0.2"}};
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');
@@ -69,6 +70,7 @@ int main(int argc, char** argv) try {
   spec.budget_seconds = 1e6;
   spec.space = s;
   spec.retrain_on_all = false;
+  spec.validation_fraction = std::stod(kv["holdout"]);
   spec.seed = std::stoull(kv["seed"]);
   const auto m = tailor::train_model<sweep_customizer>(ws, spec);
   nlohmann::ordered_json out{{"recipe", m.configuration}, {"validation_accuracy", m.validation_score},

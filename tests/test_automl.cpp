@@ -238,6 +238,12 @@ TEST_CASE("a short budget trains the defaults first, as long as it allows (the o
     if (r.trials[i].config == space.defaults) CHECK(r.trials[i].epochs > first.epochs);
   CHECK(r.charged <= r.budget);
   CHECK(r.charged == Approx(decode_and_trials(r) + r.retrain_cost).margin(1e-9));
+  // The budget cannot buy the top rung's epochs, so no trial after the opening could beat it: the
+  // opening is the run and gets the budget (95% planned, lengthened when the epochs cost less).
+  CHECK(first.epochs < space.max_epochs);
+  for (std::size_t i = 1; i < r.trials.size(); ++i) CHECK(r.trials[i].outcome == "skipped");
+  INFO("opening: " << first.epochs << " epochs, " << first.cost << " s " << first.message);
+  CHECK(r.charged >= 0.75 * r.budget);
 
   SECTION("without it, the grid asks for 1000 epochs of each configuration, which the budget cannot buy") {
     o.opening = false;
@@ -247,6 +253,36 @@ TEST_CASE("a short budget trains the defaults first, as long as it allows (the o
     } catch (const error& e) {
       CHECK(e.code() == failure_code::budget_not_enough);
     }
+  }
+}
+
+TEST_CASE("when the opening is the run its hold-out is lean; before a search it is not", "[automl][customizer][budget][heavy]") {
+  generated data(200);  // 400 images: 5% would be 20, so 64 are held out (32 of each tag)
+  const auto samples = data.samples();
+  auto space = small_space({3e-3, 1e-2});
+  SECTION("the budget cannot buy the top rung: the opening is the run, on 336 images") {
+    space.max_epochs = 1000;
+    const auto r = small_customizer().train(samples, options(3.0, space));
+    REQUIRE(!r.trials.empty());
+    CHECK(r.trials.front().opening);
+    CHECK(r.trials.front().epochs < space.max_epochs);
+    CHECK(r.validation_images == 64);
+    CHECK(r.train_images == 336);
+    CHECK_THAT(r.validation, Contains("the opening is the run"));
+    CHECK(r.validation_score > r.baseline_score);
+  }
+  SECTION("the budget buys the top rung (8 epochs): the usual 20% hold-out") {
+    const auto r = small_customizer().train(samples, options(3.0, space));
+    CHECK(r.validation_images == 80);
+    CHECK(r.train_images == 320);
+    CHECK_THAT(r.validation, StartsWith("hold-out 20%"));
+  }
+  SECTION("lean_validation_fraction = validation_fraction keeps the hold-out") {
+    space.max_epochs = 1000;
+    auto o = options(3.0, space);
+    o.lean_validation_fraction = o.validation_fraction;
+    const auto r = small_customizer().train(samples, o);
+    CHECK(r.validation_images == 80);
   }
 }
 

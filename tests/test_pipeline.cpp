@@ -173,6 +173,34 @@ TEST_CASE("fitting on generated images: full, partial and linear probe", "[pipel
     // Epoch 3 starts at step 12 of 16: 0.05 * (1 + cos(pi * 12 / 16)) / 2 (of 32 steps it would be 0.039).
     REQUIRE(r.epochs[3].learning_rate == Approx(0.05 * 0.5 * (1 + std::cos(std::numbers::pi * 12.0 / 16.0))));
   }
+  SECTION("replan lengthens the run, and the cosine schedule stretches to the new last epoch") {
+    net_t net(4, {0.5}, 1);
+    o.warmup_epochs = 0;
+    o.epochs = 4;
+    std::vector<std::pair<int, int>> asked;
+    o.replan = [&](int done, int planned) {
+      asked.emplace_back(done, planned);
+      return done == 2 ? 6 : planned;
+    };
+    const auto r = tailor::train::fit_classifier(net, store, samples.labels, false, o);
+    REQUIRE(r.lengthened);
+    REQUIRE(!r.shortened);
+    REQUIRE(r.epochs.size() == 6);
+    REQUIRE(r.steps == 6 * 4);
+    REQUIRE(asked == std::vector<std::pair<int, int>>{{1, 4}, {2, 4}, {3, 6}, {4, 6}, {5, 6}});
+    // Epoch 3 starts at step 12 of 24 (of 16 it would be 0.0073); the last at step 20.
+    REQUIRE(r.epochs[3].learning_rate == Approx(0.05 * 0.5 * (1 + std::cos(std::numbers::pi * 12.0 / 24.0))));
+    REQUIRE(r.epochs[5].learning_rate == Approx(0.05 * 0.5 * (1 + std::cos(std::numbers::pi * 20.0 / 24.0))));
+  }
+  SECTION("a run lengthened, then cut, counts as shortened") {
+    net_t net(4, {0.5}, 1);
+    o.epochs = 4;
+    o.replan = [&](int done, int planned) { return done == 1 ? 6 : done == 2 ? 3 : planned; };
+    const auto r = tailor::train::fit_classifier(net, store, samples.labels, false, o);
+    REQUIRE(r.shortened);
+    REQUIRE(!r.lengthened);
+    REQUIRE(r.epochs.size() == 3);
+  }
   SECTION("partial: the frozen stages keep their weights") {
     net_t net(4, {0.5}, 1);
     const auto before = snapshot(net, "features.0."), head_before = snapshot(net, "classifier");

@@ -42,11 +42,17 @@ struct customize_options {
   std::optional<search_space> space;
   search::options search;
   double validation_fraction = 0.2;
+  // When the opening is the run (the budget cannot buy the top rung's epochs of the defaults),
+  // the hold-out shrinks to this share, or lean_validation_images when that is more (customizer's
+  // lean_holdout); set it to validation_fraction to keep the hold-out.
+  double lean_validation_fraction = 0.05;
+  std::size_t lean_validation_images = 64;
   std::size_t patience = 12;         // trials without a better score before the search stops
   double target_score = 1.0;         // a validation score this high ends the search
   bool retrain_on_all = true;
-  // A budget too short for a search around a full run of the defaults trains the defaults first,
-  // as long as 90% of it allows (see plan_opening); false: the strategy alone decides.
+  // A budget too short for a search around a full run of the defaults trains the defaults first:
+  // the top rung's epochs, or as long as the budget allows (see plan_opening); false: the
+  // strategy alone decides.
   bool opening = true;
   // No search: the defaults alone, for as many epochs as the budget buys (the fixed recipe AutoML
   // is measured against, and a quick model when the search is not wanted).

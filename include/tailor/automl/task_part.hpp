@@ -47,7 +47,8 @@ struct fold_hooks {
 template <class Predictions>
 struct fold_outcome {
   bool stopped = false;    // abandoned: not validated, no weights
-  bool cut_short = false;  // fewer epochs (or steps) than asked, to fit the budget
+  bool cut_short = false;   // fewer epochs (or steps) than asked, to fit the budget
+  bool lengthened = false;  // more epochs than asked: the budget had room for them
   int epochs_trained = 0;
   std::optional<Predictions> predictions;  // on the split's validation images (none for all images)
   nn::safetensors_map weights;
@@ -83,6 +84,7 @@ fold_outcome<Predictions> finish_fold(const train::fit_result& fitted, Net& net,
     return out;
   }
   out.cut_short = fitted.stopped || fitted.shortened;
+  out.lengthened = fitted.lengthened && !out.cut_short;
   if (!all_images) {
     h.validating();
     out.predictions = predict();

@@ -55,6 +55,7 @@ struct model_train_spec {
   std::size_t patience = 12;
   double target_score = 1.0;
   bool retrain_on_all = true;
+  double validation_fraction = 0.2;  // of the training images held out to score trials
   bool defaults_only = false;  // no search: the default recipe as long as the budget allows
   std::function<void(const automl::trial_record&, int, std::int64_t)> on_step;
 };
@@ -239,6 +240,7 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
   o.patience = spec.patience;
   o.target_score = spec.target_score;
   o.retrain_on_all = spec.retrain_on_all;
+  o.validation_fraction = spec.validation_fraction;
   o.defaults_only = spec.defaults_only;
   o.pretrained = spec.pretrained;
   o.cancel = &cancel;

@@ -46,8 +46,9 @@ struct fit_options {
   // run there, between two steps (fit_result::stopped): how a budget or a cancel stops training.
   std::function<bool()> keep_going;
   // Asked after every epoch but the last (epochs done, epochs planned); an answer below the plan
-  // shortens the run, its learning-rate schedule with it (how a budget that runs faster than
-  // estimated still gets a finished model). Not for the linear probe, whose epochs are cheap.
+  // shortens the run, one above lengthens it, its learning-rate schedule with it (how a budget
+  // that runs slower than estimated still gets a finished model, and one that runs faster is
+  // spent). Not for the linear probe, whose epochs are cheap.
   std::function<int(int, int)> replan;
 };
 
@@ -55,7 +56,8 @@ struct fit_result {
   std::vector<epoch_report> epochs;
   std::int64_t steps = 0;
   bool stopped = false;  // keep_going said no before the last epoch ended
-  bool shortened = false;  // replan cut the planned epochs (epochs.size() says how many ran)
+  bool shortened = false;   // replan cut the planned epochs (epochs.size() says how many ran)
+  bool lengthened = false;  // replan added epochs to the plan (and did not cut them again)
 };
 
 namespace detail {
@@ -79,18 +81,18 @@ void save_epoch_checkpoint(const std::filesystem::path& file, Net& net, Trainer&
   save_checkpoint(file, net, trainer, info);
 }
 
-// After an epoch but the last (`done` epochs of `epochs`): fewer epochs than planned shorten the
-// run, and the cosine schedule ends at the new last step.
+// After an epoch but the last (`done` epochs of `epochs`): another number of epochs than planned
+// shortens or lengthens the run, and the cosine schedule ends at the new last step.
 template <class Trainer>
 void apply_replan(const std::function<int(int, int)>& replan, int done, int& epochs, Trainer& trainer,
                   std::int64_t steps_per_epoch, fit_result& result) {
   if (!replan || done >= epochs) return;
   const int planned = std::max(done, replan(done, epochs));
-  if (planned < epochs) {
-    epochs = planned;
-    trainer.set_total_steps(steps_per_epoch * planned);
-    result.shortened = true;
-  }
+  if (planned == epochs) return;
+  if (planned < epochs) result.shortened = true, result.lengthened = false;
+  else result.lengthened = !result.shortened;
+  epochs = planned;
+  trainer.set_total_steps(steps_per_epoch * planned);
 }
 
 }  // namespace detail
