@@ -56,8 +56,8 @@ struct fit_result {
   std::vector<epoch_report> epochs;
   std::int64_t steps = 0;
   bool stopped = false;  // keep_going said no before the last epoch ended
-  bool shortened = false;   // replan cut the planned epochs (epochs.size() says how many ran)
-  bool lengthened = false;  // replan added epochs to the plan (and did not cut them again)
+  // After the replans, fewer or more epochs than first planned (epochs.size() says how many ran).
+  bool shortened = false, lengthened = false;
 };
 
 namespace detail {
@@ -81,18 +81,19 @@ void save_epoch_checkpoint(const std::filesystem::path& file, Net& net, Trainer&
   save_checkpoint(file, net, trainer, info);
 }
 
-// After an epoch but the last (`done` epochs of `epochs`): another number of epochs than planned
-// shortens or lengthens the run, and the cosine schedule ends at the new last step.
+// After an epoch but the last (`done` epochs of `epochs`, `first_plan` at the start): another
+// number of epochs than planned shortens or lengthens the run, and the cosine schedule ends at the
+// new last step.
 template <class Trainer>
-void apply_replan(const std::function<int(int, int)>& replan, int done, int& epochs, Trainer& trainer,
+void apply_replan(const std::function<int(int, int)>& replan, int done, int& epochs, int first_plan, Trainer& trainer,
                   std::int64_t steps_per_epoch, fit_result& result) {
   if (!replan || done >= epochs) return;
   const int planned = std::max(done, replan(done, epochs));
   if (planned == epochs) return;
-  if (planned < epochs) result.shortened = true, result.lengthened = false;
-  else result.lengthened = !result.shortened;
   epochs = planned;
   trainer.set_total_steps(steps_per_epoch * planned);
+  result.shortened = planned < first_plan;
+  result.lengthened = planned > first_plan;
 }
 
 }  // namespace detail
@@ -150,6 +151,7 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
   pipeline::batch_loader<B> loader(store, labels, classes, multilabel, o.loader, o.subset);
   auto stop_here = [&] { return o.keep_going && !o.keep_going(); };
   const auto per_epoch = std::int64_t(loader.batches_per_epoch());
+  const int first_plan = o.epochs;
   o.train.total_steps = std::max<std::int64_t>(1, per_epoch * o.epochs);
   o.train.warmup_steps = std::int64_t(o.warmup_epochs * double(per_epoch));
   o.train.multilabel = multilabel;
@@ -239,7 +241,7 @@ fit_result fit_classifier(Net& net, const pipeline::image_store& store, const st
       else detail::save_epoch_checkpoint(o.checkpoint, net, full_trainer, epoch, config);
     }
     if (o.on_epoch) o.on_epoch(rep);
-    if (!probe) detail::apply_replan(o.replan, epoch + 1, o.epochs, full_trainer, per_epoch, result);
+    if (!probe) detail::apply_replan(o.replan, epoch + 1, o.epochs, first_plan, full_trainer, per_epoch, result);
   }
   result.steps = probe ? probe_trainer.steps() : full_trainer.steps();
   return result;

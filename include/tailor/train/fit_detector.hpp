@@ -2,7 +2,7 @@
 // Training a detector on images for a number of epochs: the detection loader's batches (box-aware
 // augmentation), the FCOS loss, the optimizer and schedule; full fine-tuning or the backbone's
 // first stages frozen. The same contract as fit_classifier: a report per epoch, keep_going between
-// steps (a budget or a cancel), replan after each epoch (a shorter run, its schedule with it),
+// steps (a budget or a cancel), replan after each epoch (a shorter or longer run, its schedule with it),
 // checkpoints after each epoch and resume from one.
 #include <chrono>
 #include <cstdint>
@@ -58,6 +58,7 @@ fit_result fit_detector(Net& net, const pipeline::image_store& store, const std:
   pipeline::detection_loader<B> loader(store, boxes, sizes, o.loader, o.subset);
   auto stop_here = [&] { return o.keep_going && !o.keep_going(); };
   const auto per_epoch = std::int64_t(loader.batches_per_epoch());
+  const int first_plan = o.epochs;
   o.train.total_steps = std::max<std::int64_t>(1, per_epoch * o.epochs);
   o.train.warmup_steps = std::int64_t(o.warmup_epochs * double(per_epoch));
   Trainer<Net> trainer(net, o.train);
@@ -96,7 +97,7 @@ fit_result fit_detector(Net& net, const pipeline::image_store& store, const std:
     result.epochs.push_back(rep);
     if (!o.checkpoint.empty()) detail::save_epoch_checkpoint(o.checkpoint, net, trainer, epoch, config);
     if (o.on_epoch) o.on_epoch(rep);
-    detail::apply_replan(o.replan, epoch + 1, o.epochs, trainer, per_epoch, result);
+    detail::apply_replan(o.replan, epoch + 1, o.epochs, first_plan, trainer, per_epoch, result);
   }
   result.steps = trainer.steps();
   return result;
