@@ -574,6 +574,11 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       }
     }
 
+    // The steps of an epoch on `images` training images, as the progress counts them.
+    static std::int64_t batches_per_epoch(std::size_t images, const automl::trial_config& c) {
+      return std::int64_t((images + std::size_t(c.batch_size) - 1) / std::size_t(c.batch_size));
+    }
+
     // Trains every fold; says how many epochs each trained, unless a fold was cut to fit the
     // budget (its cost then says nothing about the estimate).
     std::optional<int> run_folds(automl::trial_record& rec, int attempt) {
@@ -581,8 +586,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       double score_sum = 0;
       std::optional<nn::safetensors_map> first_weights;
       std::optional<predictions> first_predictions;
-      const std::int64_t per_fold = std::int64_t(rec.epochs) *
-          std::int64_t((folds_.front().train.size() + std::size_t(rec.config.batch_size) - 1) / std::size_t(rec.config.batch_size));
+      const std::int64_t per_fold = rec.epochs * batches_per_epoch(folds_.front().train.size(), rec.config);
       progress_.phase = "trial";
       progress_.trial = rec.id;
       progress_.description = rec.description;
@@ -685,9 +689,9 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       // epoch on (the first carries the start-up), keeping 3% of what is left in hand so that the
       // next replans do not cut what this one added.
       const int longest = rec.opening && !all_images ? space_.max_epochs : 0;
-      const std::size_t n_train = all_images ? files().size() : split.train.size();
+      const std::int64_t batches = batches_per_epoch(all_images ? files().size() : split.train.size(), c);
       if (folds_.size() == 1 || all_images)
-        h.replan = [&, longest](int done, int planned) {
+        h.replan = [&](int done, int planned) {
           // The first epoch carries the start-up (loader threads, first decodes, cold caches):
           // from the second on, the rate is that of the epochs after it. After the first alone,
           // half its time is the estimate, so that a start-up cannot cut a run that fits (were
@@ -702,7 +706,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
           else if (done >= 2 && planned < longest)
             epochs = std::min(longest, std::max(planned, done + int(std::floor(0.97 * left / per_epoch))));
           progress_.epochs = epochs;
-          progress_.steps = std::int64_t(epochs) * std::int64_t((n_train + std::size_t(c.batch_size) - 1) / std::size_t(c.batch_size));
+          progress_.steps = epochs * batches;
           return epochs;
         };
       with_backbone(*index_of_backbone(space_.backbones[c.backbone]), [&](auto tag) {
