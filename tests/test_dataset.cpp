@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -92,8 +93,10 @@ std::string sha256sum(const fs::path& file) {
   return out.substr(0, 64);
 }
 
+// The clock the library reads (std::time() is a coarser clock that may still say the last second
+// when system_clock already says the next one).
 std::string utc_now() {
-  std::time_t now = std::time(nullptr);
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
   ::gmtime_r(&now, &tm);
   char text[32];
