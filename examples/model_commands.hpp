@@ -105,9 +105,11 @@ inline void print_model(const tailor::model_object& m) {
   fmt::print("  budget:         {} of calibrated compute ({}, {} search), {} charged (cost_seconds {:.1f})\n",
              tailor::budget::format_duration(m.budget_seconds), m.budget_policy, m.search_strategy,
              tailor::budget::format_duration(m.cost_seconds), m.cost_seconds);
-  fmt::print("  machine:        calibration factor {:.3f} ({:.3f} s for the reference workload, {:.3f} s on the reference "
+  fmt::print("  machine:        calibration factor {:.3f} ({:.3f} s for the reference workload{}, {:.3f} s on the reference "
              "machine, {} threads)\n",
-             m.machine.factor, m.machine.measured_seconds, m.machine.reference_seconds, m.machine.threads);
+             m.machine.factor, m.machine.measured_seconds,
+             m.machine.rounds > 0 ? fmt::format(", mean of {} rounds", m.machine.rounds) : std::string(),
+             m.machine.reference_seconds, m.machine.threads);
   if (!m.space.empty()) fmt::print("  search space:   {}\n", m.space);
   if (!m.stopping_reason.empty()) fmt::print("  stopped:        {}\n", m.stopping_reason);
   if (!m.backbone.empty()) {

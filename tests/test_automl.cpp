@@ -108,6 +108,9 @@ automl::customize_options options(double budget, automl::search_space space = sm
   return o;
 }
 
+template <class Policy>
+constexpr bool can_recalibrate = requires(Policy& p) { p.recalibrate(1.0); };
+
 double decode_and_trials(const automl::customize_result& r) {
   double sum = r.decode_cost;
   for (const auto& t : r.trials) sum += t.cost;
@@ -147,6 +150,35 @@ TEST_CASE("budget policies: calibrated charge, refunds, what still fits", "[auto
   w.charge(10);
   CHECK(w.charged() == 10);
   CHECK_THROWS_WITH(tailor::budget::compute_time(0, 1), Contains("positive"));
+
+  // Measured again: what follows is charged at the new factor, what was charged stays.
+  b.recalibrate(4.0);
+  b.charge(5);
+  CHECK(b.charged() == 35);
+  CHECK(b.can_afford(16.25));
+  CHECK_FALSE(b.can_afford(16.26));
+  b.recalibrate(0);  // not a speed: ignored
+  CHECK(b.factor() == 4.0);
+  STATIC_REQUIRE(can_recalibrate<tailor::budget::compute_time>);
+  STATIC_REQUIRE_FALSE(can_recalibrate<tailor::budget::wall_clock>);  // plain seconds stay plain
+}
+
+TEST_CASE("calibration: the factor is the reference over a round's mean time, over every round so far", "[automl][budget]") {
+  automl::calibrator<> c;
+  CHECK(c.current().rounds == 0);
+  CHECK(c.current().factor == 1.0);
+  double sum = 0;
+  for (int i = 0; i < 3; ++i) sum += c.round();
+  auto m = c.current();
+  CHECK(m.rounds == 3);
+  CHECK(m.measured_seconds == Approx(sum / 3).epsilon(1e-12));
+  CHECK(m.factor == Approx(automl::calibration_reference_seconds / m.measured_seconds).epsilon(1e-12));
+  CHECK(m.threads >= 1);
+  sum += c.round();
+  m = c.measure(2);
+  CHECK(m.rounds == 6);
+  CHECK(m.measured_seconds > sum / 6);  // the two rounds measure() added are in the mean
+  CHECK(automl::calibrate(2).rounds == 2);
 }
 
 TEST_CASE("stratified splits keep each tag's share and lose no image", "[automl][split]") {
@@ -217,6 +249,23 @@ TEST_CASE("the budget is never exceeded, however small", "[automl][customizer][b
       CHECK(e.code() == failure_code::budget_not_enough);
     }
   }
+}
+
+TEST_CASE("a measured machine is measured again as the run goes, and the budget still holds", "[automl][customizer][budget][heavy]") {
+  generated data;
+  const auto samples = data.samples();
+  auto o = options(8.0);
+  o.machine.reset();
+  o.recalibrate_seconds = 0.05;  // a round after every epoch
+  const auto r = small_customizer().train(samples, o);
+  CHECK(r.charged <= 8.0);
+  CHECK(r.machine.rounds > automl::calibration_first_rounds);
+  CHECK(r.machine.factor == Approx(automl::calibration_reference_seconds / r.machine.measured_seconds).epsilon(1e-12));
+  CHECK(r.charged == Approx(decode_and_trials(r) + r.retrain_cost).margin(1e-9));  // the rounds are not charged
+
+  o.recalibrate_seconds = 0;  // the first measurement only
+  o.target_score = 0;         // (and the first trial is enough)
+  CHECK(small_customizer().train(samples, o).machine.rounds == automl::calibration_first_rounds);
 }
 
 TEST_CASE("a short budget trains the defaults first, as long as it allows (the opening)", "[automl][customizer][budget][heavy]") {

@@ -47,6 +47,9 @@ class ledger {
   // Continue from an earlier run's charge (a resumed training).
   void restore(double charged_units) { charged_ = charged_units; }
 
+ protected:
+  void set_factor(double factor) { factor_ = factor; }
+
  private:
   double total_, factor_, charged_ = 0;
 };
@@ -57,6 +60,11 @@ struct compute_time : detail::ledger {
   static constexpr std::string_view name = "compute_time";
   static constexpr bool calibrated = true;
   compute_time(double total_seconds, double calibration_factor) : ledger(total_seconds, calibration_factor) {}
+  // The machine measured again (automl::calibrator): what is charged from now on uses the new
+  // factor; what was charged stays.
+  void recalibrate(double calibration_factor) {
+    if (calibration_factor > 0) set_factor(calibration_factor);
+  }
 };
 
 struct wall_clock : detail::ledger {

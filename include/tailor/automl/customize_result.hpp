@@ -59,6 +59,9 @@ struct customize_options {
   bool defaults_only = false;
   std::map<std::string, std::filesystem::path> pretrained;  // backbone name -> .safetensors (torchvision or timm names)
   std::optional<calibration> machine;  // measured when not given
+  // When measured: one more calibration round after the first epoch that ends this many busy
+  // seconds after the last round (automl/calibration.hpp; 0: the first measurement only).
+  double recalibrate_seconds = 10;
   int loader_workers = 2;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const progress&)> on_progress;

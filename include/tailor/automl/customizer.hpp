@@ -21,6 +21,8 @@
 //   search   trials proposed by the search strategy, each trained on a stratified split and scored
 //            on its validation part (accuracy, macro AP for multilabel, COCO mAP for detection); every step's busy time
 //            is charged, and a step starts only if it and the validation after it still fit;
+//            every ~10 busy seconds, at an epoch's end, one more calibration round refines the
+//            factor what follows is charged at (a run's factor is its machine's speed over the run);
 //   stop     when the strategy has nothing left, the score reaches its ceiling, the best score
 //            has not improved for `patience` trials, the budget cannot buy another trial, or on
 //            cancel — with the reason in the result;
@@ -153,7 +155,12 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.score_name = part_.score_name();
       progress_.phase = "planning";
       report_progress();
-      result_.machine = o_.machine ? *o_.machine : automl::calibrate<B>();
+      if (o_.machine) {
+        result_.machine = *o_.machine;
+      } else {
+        calibrator_.emplace();
+        result_.machine = calibrator_->measure(automl::calibration_first_rounds);
+      }
       budget_.emplace(o_.budget_seconds, result_.machine.factor);
       budget_->restore(o_.resume_charged);
       result_.budget = o_.budget_seconds;
@@ -625,6 +632,21 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       return trained;
     }
 
+    // One more calibration round (an epoch just ended, and the loader is idle) when enough busy
+    // time passed since the last: the factor becomes the mean over the run so far, and what is
+    // charged from now on uses it. Returns the round's seconds (planning, not charged).
+    double recalibrate() {
+      if (!calibrator_ || !(o_.recalibrate_seconds > 0) || busy_since_calibration_ < o_.recalibrate_seconds) return 0;
+      const auto start = clock::now();
+      (void)calibrator_->round();
+      busy_since_calibration_ = 0;
+      result_.machine = calibrator_->current();
+      if constexpr (requires(Budget& b) { b.recalibrate(1.0); }) budget_->recalibrate(result_.machine.factor);
+      const double seconds = since(start);
+      result_.planning_seconds += seconds;
+      return seconds;
+    }
+
     struct fold_result : automl::fold_outcome<predictions> {
       double score = 0;
     };
@@ -653,6 +675,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const double dt = since(last);
         last = clock::now();
         budget_->charge(dt);
+        busy_since_calibration_ += dt;
         if (validating) {
           worst_batch = std::max(worst_batch, dt);
         } else if (step > 0) {
@@ -674,6 +697,12 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       automl::fold_hooks h;
       h.keep_going = keep_going;
       h.validating = [&] { validating = true; };
+      double calibrating = 0;  // this fold's calibration rounds: planning, neither charged nor a step's time
+      h.epoch_end = [&] {
+        const double seconds = recalibrate();
+        calibrating += seconds;
+        last += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+      };
       // Stopped by the budget on one split: the reserve still pays for validating what was
       // trained, which is kept (a cancel, k folds and the final run on all images stop).
       h.abandon = [&](const train::fit_result&) { return cancelled() || all_images || folds_.size() > 1; };
@@ -697,7 +726,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
           // half its time is the estimate, so that a start-up cannot cut a run that fits (were
           // the epochs truly that slow, the second replan cuts, and the budget is checked at
           // every step regardless). At 1m on sign_digits the first epoch's rate cut 6 to 4.
-          const double elapsed = since(fold_start);
+          const double elapsed = since(fold_start) - calibrating;
           if (done == 1) first_epoch_end = elapsed;
           const double per_epoch = done >= 2 ? (elapsed - first_epoch_end) / double(done - 1) : 0.5 * elapsed;
           const double left = budget_->left() / budget_->units(1.0) - eval_reserve * slowdown - 2 * worst_step;
@@ -786,6 +815,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     std::size_t best_fold_ = 0;
     double baseline_ = 0;
     std::optional<opening_plan> opening_;  // planned after decoding (plan_opening)
+    std::optional<automl::calibrator<B>> calibrator_;  // when the machine is measured, not given
+    double busy_since_calibration_ = 0;
     std::size_t since_improvement_ = 0, skipped_in_a_row_ = 0, diverged_ = 0, completed_ = 0;
     automl::progress progress_;
   };

@@ -34,6 +34,7 @@ struct fold_hooks {
   std::function<bool()> keep_going;         // asked before every step and validation batch; charges the time
   std::function<int(int, int)> replan;      // may be empty (k folds)
   std::function<void()> validating;         // called once training is over, before the validation
+  std::function<void()> epoch_end;          // after every epoch (may be empty)
   // Called when training stopped before its last epoch: true abandons the fold (nothing is
   // validated), false validates what was trained.
   std::function<bool(const train::fit_result&)> abandon;
@@ -70,6 +71,7 @@ void apply_recipe(FitOptions& f, const trial_config& c, int epochs, const valida
   f.subset = all_images ? std::vector<std::uint32_t>{} : split.train;
   f.keep_going = h.keep_going;
   f.replan = h.replan;
+  if (h.epoch_end) f.on_epoch = [end = h.epoch_end](const auto&) { end(); };
 }
 
 // What follows a fit: abandon the fold, or validate with predict() (nullopt: the budget stopped

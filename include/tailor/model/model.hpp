@@ -248,7 +248,8 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
        {{"factor", m.machine.factor},
         {"measured_seconds", m.machine.measured_seconds},
         {"reference_seconds", m.machine.reference_seconds},
-        {"threads", m.machine.threads}}},
+        {"threads", m.machine.threads},
+        {"rounds", m.machine.rounds}}},
       {"pretrained", m.pretrained},
       {"space", m.space},
       {"stopping_reason", m.stopping_reason},
@@ -321,6 +322,7 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
   m.machine.measured_seconds = r.number(cal, "measured_seconds");
   m.machine.reference_seconds = r.number(cal, "reference_seconds");
   m.machine.threads = int(r.integer(cal, "threads"));
+  if (std::int64_t rounds = 0; cal["rounds"].get(rounds) == simdjson::SUCCESS) m.machine.rounds = int(rounds);  // absent in older models
   simdjson::dom::object pretrained;
   if (root["pretrained"].get(pretrained)) detail::bad_model_metadata(file, "no pretrained map");
   for (auto field : pretrained) {
