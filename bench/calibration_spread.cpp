@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <tailor/automl/calibration.hpp>
+#include <tailor/automl/task_part.hpp>
 #include <tailor/nn/backbones/mobilenet_v3.hpp>
 
 namespace {
@@ -29,14 +30,9 @@ struct training_piece {
                                                            t.total_steps = 1 << 30;
                                                            return t;
                                                          }()};
-  B::tensor x = B::tensor::from_shape({32, 3, 96, 96});
+  B::tensor x = tailor::automl::random_batch<B>(32, 96);  // what the customizer's probes time
   std::vector<std::int32_t> labels = std::vector<std::int32_t>(32);
   training_piece() {
-    std::uint64_t state = 1;
-    for (auto& v : x) {
-      state = tailor::backend::cpu_detail::splitmix64(state);
-      v = float(double(state >> 11) * 0x1.0p-53 - 0.5);
-    }
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int32_t(i % 10);
   }
   double seconds(int steps) {
