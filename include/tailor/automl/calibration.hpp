@@ -10,8 +10,9 @@
 // The speed of a shared machine wanders over seconds: one measurement of a few rounds in a row
 // varies by +-15% on the VM while a 9-second epoch of training varies by 3%. So the factor is the
 // mean of all the rounds timed so far, and the customizer times one more round every few busy
-// seconds of training (calibrator::round), so that a run's factor is its machine's speed over
-// the run and not over one moment.
+// seconds of training (calibrator::round), so that a run's factor is a mean over the run and not
+// one moment's. (Measured: two runs in a row still got factors 8-13% apart in three pairs of
+// five, docs/quality.md.)
 #include <chrono>
 #include <cstdint>
 #include <limits>

@@ -22,7 +22,7 @@
 //            on its validation part (accuracy, macro AP for multilabel, COCO mAP for detection); every step's busy time
 //            is charged, and a step starts only if it and the validation after it still fit;
 //            every ~10 busy seconds, at an epoch's end, one more calibration round refines the
-//            factor what follows is charged at (a run's factor is its machine's speed over the run);
+//            factor what follows is charged at (the mean of every round so far);
 //   stop     when the strategy has nothing left, the score reaches its ceiling, the best score
 //            has not improved for `patience` trials, the budget cannot buy another trial, or on
 //            cancel — with the reason in the result;
