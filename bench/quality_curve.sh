@@ -11,6 +11,11 @@
 #
 # TAILOR (default build/bin/tailor), WORKSPACE (default build/quality-workspace), SEED (0),
 # KINDS ("automl default"), TRAIN_JSON / TEST_JSON / IMAGES (default DATA/train.json, DATA/test.json, DATA/images).
+#
+# The same compute: for each budget the kinds run one after the other, and every run after the
+# first is given the first one's calibration factor (--calibration-factor), so that the pair is
+# charged at one factor and differs only in what it does with the budget. SAME_FACTOR=0 lets
+# each run measure the machine itself (two runs in a row measured factors up to 13% apart).
 set -euo pipefail
 data=$(cd "${1:?usage: bench/quality_curve.sh DATA_DIR BUDGET...}" && pwd); shift
 budgets=("$@")
@@ -27,16 +32,28 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 runs=()
 for b in "${budgets[@]}"; do for kind in ${KINDS:-automl default}; do runs+=("$kind-$b"); done; done
-slot=0
-for name in "${runs[@]}"; do
-  budget=${name#*-}
-  flags=(); [[ $name == default-* ]] && flags=(--defaults-only)
-  pin=(); threads=()
-  if (( parallel > 1 )); then pin=(taskset -c "$((2 * slot)),$((2 * slot + 1))"); threads=(--threads 2); fi
-  ( start=$(date +%s)
+# One budget's runs, in the order of KINDS; the first measures the machine.
+train_budget() {
+  local budget=$1 pin=() threads=() factor=()
+  if (( parallel > 1 )); then pin=(taskset -c "$((2 * $2)),$((2 * $2 + 1))"); threads=(--threads 2); fi
+  for kind in ${KINDS:-automl default}; do
+    local name=$kind-$budget flags=() start
+    [[ $kind == default ]] && flags=(--defaults-only)
+    start=$(date +%s)
     "${pin[@]}" "$tailor" "${threads[@]}" model train "$name" --dataset train --eval-dataset test --budget "$budget" \
-      --seed "${SEED:-0}" "${flags[@]}" > "$logs/$name.log" 2>&1 || true
-    echo $(( $(date +%s) - start )) > "$logs/$name.wall" ) &
+      --seed "${SEED:-0}" "${flags[@]}" "${factor[@]}" > "$logs/$name.log" 2>&1 || true
+    echo $(( $(date +%s) - start )) > "$logs/$name.wall"
+    if [[ ${SAME_FACTOR:-1} == 1 && ${#factor[@]} == 0 ]]; then
+      local measured
+      measured=$("$tailor" --json model show "$name" 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["calibration"]["factor"])' 2>/dev/null) || true
+      [[ -n $measured ]] && factor=(--calibration-factor "$measured")
+    fi
+  done
+}
+slot=0
+for b in "${budgets[@]}"; do
+  train_budget "$b" "$slot" &
   slot=$(( (slot + 1) % parallel ))
   (( slot == 0 )) && wait
 done
@@ -49,7 +66,7 @@ kind, budget = sys.argv[1].split("-", 1)
 wall = sys.argv[2]
 if m.get("status") != "succeeded":
     code = (m.get("failure") or {}).get("code", "")
-    print(f"| {budget} | {kind} | {m.get('cost_seconds', 0):.0f}s | {wall}s | - | {m.get('status')} {code} | - | - |")
+    print(f"| {budget} | {kind} | - | {m.get('cost_seconds', 0):.0f}s | {wall}s | - | {m.get('status')} {code} | - | - |")
     sys.exit()
 tests = {e["name"]: e["metrics"] for e in m.get("evaluations", [])}
 metrics = tests.get("eval", {})
@@ -60,11 +77,13 @@ else:
 done = sum(1 for t in m["trials"] if t["outcome"] == "completed")
 a, v = m["architecture"], m["validation"]
 chosen = a["configuration"] + (", retrained on all" if a["retrained_on_all"] else "")
-print(f"| {budget} | {kind} | {m['cost_seconds']:.0f}s | {wall}s | {done} / {len(m['trials'])} | {chosen} | "
+c = m["calibration"]
+factor = f"{c['factor']:.3f} ({c['rounds']} rounds)" if c.get("rounds", 0) > 0 else f"{c['factor']:.3f} (given)"
+print(f"| {budget} | {kind} | {factor} | {m['cost_seconds']:.0f}s | {wall}s | {done} / {len(m['trials'])} | {chosen} | "
       f"{v['score']:.4f} | **{test_text}** |")
 PY
-printf '| budget | run | charged | wall | trials (completed / all) | chosen | validation | **test accuracy, or AP (AP50)** |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| budget | run | calibration factor | charged | wall | trials (completed / all) | chosen | validation | **test accuracy, or AP (AP50)** |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for name in "${runs[@]}"; do
   "$tailor" --json model show "$name" | python3 "$logs/row.py" "$name" "$(cat "$logs/$name.wall")"
 done

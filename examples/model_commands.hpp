@@ -41,6 +41,7 @@ struct model_args {
   std::uint64_t seed = 0;
   std::vector<std::string> pretrained;  // BACKBONE=FILE
   bool resume = false, force = false, defaults_only = false;
+  double calibration_factor = 0;  // > 0: the machine's factor is given, not measured
   std::vector<std::string> images;
   int top = 5;
   double min_confidence = 0.25;  // detection: objects below it are not shown
@@ -108,7 +109,7 @@ inline void print_model(const tailor::model_object& m) {
   fmt::print("  machine:        calibration factor {:.3f} ({:.3f} s for the reference workload{}, {:.3f} s on the reference "
              "machine, {} threads)\n",
              m.machine.factor, m.machine.measured_seconds,
-             m.machine.rounds > 0 ? fmt::format(", mean of {} rounds", m.machine.rounds) : std::string(),
+             m.machine.rounds > 0 ? fmt::format(", mean of {} rounds", m.machine.rounds) : std::string(", given"),
              m.machine.reference_seconds, m.machine.threads);
   if (!m.space.empty()) fmt::print("  search space:   {}\n", m.space);
   if (!m.stopping_reason.empty()) fmt::print("  stopped:        {}\n", m.stopping_reason);
@@ -158,6 +159,13 @@ inline int run_model_train(const model_args& a, bool json, const std::string& wo
   spec.seed = a.seed;
   spec.resume = a.resume;
   spec.defaults_only = a.defaults_only;
+  if (a.calibration_factor > 0) {
+    tailor::automl::calibration given;
+    given.factor = a.calibration_factor;
+    given.measured_seconds = given.reference_seconds / given.factor;
+    given.threads = tailor::backend::cpu_detail::num_threads();
+    spec.machine = given;  // rounds = 0: given
+  }
   spec.pretrained = parse_pretrained(a.pretrained);
   if (!a.eval_dataset.empty()) spec.eval_dataset = a.eval_dataset;
   spec.cancel = &interrupted;
@@ -268,6 +276,10 @@ struct model_commands {
     train->add_flag("--resume", args.resume, "Continue a training that was killed or cancelled");
     train->add_flag("--defaults-only", args.defaults_only,
                     "No search: train the default recipe alone, for as many epochs as the budget buys");
+    train->add_option("--calibration-factor", args.calibration_factor,
+                      "Charge at this calibration factor instead of measuring the machine: another model's factor "
+                      "('model show'), so that two trainings get the same compute")
+        ->check(CLI::Range(0.01, 100.0));
     show = model->add_subcommand("show", "Show a Model: status, cost, trials, chosen configuration, metrics");
     show->add_option("name", args.name, "Model name")->required();
     list = model->add_subcommand("list", "List the Models of the workspace");

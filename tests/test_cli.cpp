@@ -436,6 +436,40 @@ TEST_CASE("cli: deleting or showing a missing dataset fails with dataset_not_fou
 // before anything is spent; a detection dataset trains a detector (a budget this short opens with
 // the defaults, as long as it buys), which finds objects (Azure's objectsResult), draws them, and
 // evaluates with COCO's numbers. The budget is near the detector's honest minimum here (about 40 s).
+TEST_CASE("cli: --calibration-factor charges at a given factor instead of measuring the machine", "[cli][heavy]") {
+  // How two trainings get the same compute (bench/quality_curve.sh): the second is given the
+  // first one's factor. A factor of 3 says "this machine is 3 x the reference", so each busy
+  // second is charged as 3 and the 50 s budget ends after about 17 busy seconds (the cheapest
+  // useful run for these 40 images is about 12 busy seconds on the VM).
+  temp_dir cwd;
+  REQUIRE(tailor_run(cwd.path, "example-data data --images-per-class 12").status == 0);
+  REQUIRE(tailor_run(cwd.path, "dataset create shapes --coco data/classification_train.json --images data").status == 0);
+  auto train = tailor_run(cwd.path, "model train given --dataset shapes --budget 50s --calibration-factor 3 --json");
+  SHOW(train);
+  REQUIRE(train.status == 0);
+  const auto m = json::parse(train.out);
+  CHECK(m["calibration"]["factor"].get<double>() == 3.0);
+  CHECK(m["calibration"]["rounds"] == 0);  // given: no round was timed
+  CHECK(m["calibration"]["measured_seconds"].get<double>() == Approx(m["calibration"]["reference_seconds"].get<double>() / 3));
+  CHECK(m["cost_seconds"].get<double>() <= 50.0);
+  double busy = 0;
+  for (const auto& t : m["trials"]) busy += t["busy_seconds"].get<double>();
+  CHECK(busy > 0);
+  CHECK(busy * 3 <= m["cost_seconds"].get<double>() + 1e-6);  // the trials are charged at the given factor
+
+  auto shown = tailor_run(cwd.path, "model show given");
+  SHOW(shown);
+  CHECK(contains(shown.out, "calibration factor 3.000"));
+  CHECK(contains(shown.out, ", given,"));
+
+  for (auto bad : {"0", "-1", "abc"}) {
+    auto r = tailor_run(cwd.path, fmt::format("model train other --dataset shapes --budget 12s --calibration-factor {}", bad));
+    SHOW(r);
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "--calibration-factor"));
+  }
+}
+
 TEST_CASE("cli: a detector trains on boxes, finds and draws objects, and evaluates", "[cli][detection][heavy]") {
   temp_dir cwd;
   REQUIRE(tailor_run(cwd.path, "example-data data").status == 0);
