@@ -90,7 +90,7 @@ inline void print_trials(const tailor::model_object& m) {
   for (const auto& t : m.trials) {
     const bool best = m.best_trial && *m.best_trial == t.id;
     fmt::print("  {:>3}  {:<66} {:>6} {:>9} {:>8}  {}{}{}\n", t.id, t.description.substr(0, t.description.rfind(' ', t.description.rfind(' ') - 1)),
-               t.epochs, tailor::budget::format_duration(t.cost),
+               t.epochs_trained > 0 ? t.epochs_trained : t.epochs, tailor::budget::format_duration(t.cost),
                t.outcome == "completed" ? score_text(t.score) : std::string("-"), t.outcome,
                std::string(t.opening ? " (opening)" : "") + (best ? " (best)" : ""),
                t.message.empty() ? std::string() : fmt::format(": {}", t.message.substr(0, 120)));

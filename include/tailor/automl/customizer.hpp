@@ -264,7 +264,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.decode_cost = budget_->charged() - charged_before_decode;
 
       opening_ = plan_opening();
-      if (opening_ && opening_->epochs < space_.max_epochs && folds_.size() == 1) lean_holdout();
+      if (opening_is_the_run() && folds_.size() == 1) lean_holdout();
       baseline_ = part_.baseline(folds_);
       result_.baseline_score = baseline_;
       search();
@@ -349,12 +349,17 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     // buy after the opening would beat it (a rung-0 trial trains a ninth of the top rung's epochs;
     // at 10m on sign_digits two of them cost the opening 2 epochs and bought nothing): the opening
     // is the run, planned with 95% of the budget, and its replan (train_fold) lengthens it, up to
-    // the top rung, when the epochs cost less than estimated. A space of one configuration always
-    // opens (there is nothing to search). A resumed run keeps the opening its first run chose.
+    // the top rung, when the epochs cost less than estimated. A budget that buys the defaults fewer
+    // than search_space::quick_start_below epochs opens with the quick start instead (a recipe that
+    // learns more in its first epochs). A space of one configuration always opens (there is nothing
+    // to search). A resumed run keeps the opening its first run chose.
     struct opening_plan {
       automl::trial_config config;
       int epochs = 0;
     };
+    // The budget cannot buy the top rung's epochs of the defaults: nothing the search could buy
+    // after the opening would beat it, so the opening is all the run trains.
+    bool opening_is_the_run() const { return opening_ && opening_->epochs < space_.max_epochs; }
     std::optional<opening_plan> plan_opening() const {
       if (!o_.resume_trials.empty()) {
         const auto& first = o_.resume_trials.front();
@@ -363,6 +368,21 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       }
       if (!o_.opening) return std::nullopt;
       const double left_seconds = budget_->left() / budget_->units(1.0);
+      // The epochs of recipe c that `share` of what is left buys (none when its cost does not
+      // grow with epochs: a linear probe's).
+      const auto affordable_epochs = [&](const automl::trial_config& c, double share) -> std::optional<int> {
+        const double fixed = estimate(c, 0, false);  // set-up and validation
+        const double per_epoch = estimate(c, 1, false) - fixed;
+        if (!(per_epoch > 0)) return std::nullopt;
+        return int(std::floor((share * left_seconds - fixed) / per_epoch));
+      };
+      // Too short for the defaults: the quick start, when it affords 2 epochs (search_space::quick_start).
+      if (space_.quick_start && space_.quick_start_below > 0) {
+        const auto defaults_epochs = affordable_epochs(space_.defaults, 0.95);
+        const auto quick_epochs = affordable_epochs(*space_.quick_start, 0.95);
+        if (defaults_epochs && quick_epochs && *defaults_epochs < space_.quick_start_below && *quick_epochs >= 2)
+          return opening_plan{*space_.quick_start, std::min(*quick_epochs, space_.max_epochs)};
+      }
       // The defaults, down to half of rung 0's epochs (at 1m on sign_digits 5 epochs at 96 px beat
       // 64 px planned for 9: a smaller image saves less than its pixel count says); below that,
       // the defaults at the largest smaller input size that affords rung 0's epochs.
@@ -602,6 +622,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       progress_.step = 0;
       for (std::size_t f = 0; f < folds_.size(); ++f) {
         fold_result fr = train_fold(rec, attempt, folds_[f], f, false);
+        rec.epochs_trained = f == 0 ? fr.epochs_trained : std::min(rec.epochs_trained, fr.epochs_trained);
         if (fr.stopped) {
           rec.outcome = cancelled() ? "cancelled" : "stopped";
           rec.message = cancelled() ? "cancelled by the user" : "stopped at a step boundary: the budget would not cover the next step";
@@ -763,7 +784,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.config = best.config;
       result_.backbone = best.backbone;
       result_.backbone_options = backbone_options_for(best.backbone);
-      result_.epochs = best.epochs;
+      result_.epochs = best.epochs_trained > 0 ? best.epochs_trained : best.epochs;  // what the weights trained
       result_.validation_score = best.score;
       part_.describe(result_, best.config);
       if (best_predictions_) result_.validation_metrics = part_.report(*best_predictions_, folds_[best_fold_].validation);
@@ -787,6 +808,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         return;
       }
       result_.weights = fr.weights;
+      result_.epochs = fr.epochs_trained;
       result_.retrained_on_all = true;
     }
 

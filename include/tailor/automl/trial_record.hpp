@@ -14,7 +14,8 @@ struct trial_record {
   trial_config config;
   std::string backbone;
   std::string description;
-  int epochs = 0, rung = 0;
+  int epochs = 0, rung = 0;  // epochs planned (the configuration's)
+  int epochs_trained = 0;    // epochs that ran, after the replans (the fewest of the folds); 0: none
   bool opening = false;  // the defaults' long first run of a short budget (not the strategy's)
   std::optional<std::size_t> promoted_from;
   double cost = 0;      // budget units charged (0 for a system failure: retried free)

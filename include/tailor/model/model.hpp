@@ -215,6 +215,7 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
                                 {"description", t.description},
                                 {"config", detail::config_to_json(t.config)},
                                 {"epochs", t.epochs},
+                                {"epochs_trained", t.epochs_trained},
                                 {"rung", t.rung},
                                 {"opening", t.opening},
                                 {"cost_seconds", t.cost},
@@ -340,6 +341,7 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
     x.description = r.text(t, "description");
     x.config = detail::config_from_json(r, r.element(t, "config"));
     x.epochs = int(r.integer(t, "epochs"));
+    if (std::int64_t v = 0; !t["epochs_trained"].get(v)) x.epochs_trained = int(v);  // absent in older models
     x.rung = int(r.integer(t, "rung"));
     bool opening = false;
     if (!t["opening"].get(opening)) x.opening = opening;  // absent in files of tailor before the opening

@@ -15,6 +15,7 @@ namespace tailor::train {
 template <class Net>
 class centernet_trainer : public network_optimizer<Net> {
  public:
+  static constexpr detection::head_kind head = detection::head_kind::centernet;  // the loss it trains
   using B = typename Net::backend;
   using tensor = typename B::tensor;
 

@@ -7,6 +7,7 @@
 
 #include "../detection/fcos_loss.hpp"
 #include "../detection/fcos_targets.hpp"
+#include "../detection/head_kind.hpp"
 #include "network_optimizer.hpp"
 
 namespace tailor::train {
@@ -34,6 +35,7 @@ void check_detection_batch(const char* who, const Tensor& x, std::size_t box_lis
 template <class Net>
 class detection_trainer : public network_optimizer<Net> {
  public:
+  static constexpr detection::head_kind head = detection::head_kind::fcos;  // the loss it trains
   using B = typename Net::backend;
   using tensor = typename B::tensor;
 

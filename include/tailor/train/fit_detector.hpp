@@ -66,7 +66,9 @@ fit_result fit_detector(Net& net, const pipeline::image_store& store, const std:
   std::size_t parameters = 0;
   net.visit_parameters("", [&](const std::string&, auto& p) { parameters += p.value.size(); });
   const std::string config =
-      detector_fit_config_text(o, fmt::format("detector/{} classes={} parameters={}", Net::backbone_name, net.classes(), parameters));
+      // The head's loss too: a checkpoint trained for one head is not resumed with the other.
+      detector_fit_config_text(o, fmt::format("detector/{} head={} classes={} parameters={}", Net::backbone_name,
+                                              detection::to_string(Trainer<Net>::head), net.classes(), parameters));
   int first_epoch = 0;
   if (o.resume) {
     std::error_code ec;
