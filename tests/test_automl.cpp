@@ -305,59 +305,6 @@ TEST_CASE("a short budget trains the defaults first, as long as it allows (the o
   }
 }
 
-TEST_CASE("the default space's quick start: ResNet-18 at 64 px, from scratch, when the images suit 64 px", "[automl][search]") {
-  const std::vector<std::string> all{"resnet18", "mobilenet_v3_small", "small_cnn"};
-  const auto s = automl::default_space(all, 100, false, 1155);  // sign_digits: 100 px, 1155 training images
-  CHECK(s.backbones[s.defaults.backbone] == "mobilenet_v3_small");
-  CHECK(s.defaults.input_size == 96);
-  REQUIRE(s.quick_start);
-  CHECK(s.backbones[s.quick_start->backbone] == "resnet18");
-  CHECK(s.quick_start->input_size == 64);
-  CHECK(s.quick_start->learning_rate == s.defaults.learning_rate);
-  CHECK(s.min_epochs == 5);  // 37 steps an epoch: 150 steps
-  CHECK(s.quick_start_below == 7);
-  CHECK_NOTHROW(s.validate());
-  CHECK_FALSE(automl::default_space(all, 100, true, 1155).quick_start);  // pretrained: fine-tuning starts fast
-  CHECK_FALSE(automl::default_space({"mobilenet_v3_small", "small_cnn"}, 100, false, 1155).quick_start);
-  CHECK_FALSE(automl::default_space(all, 200, false, 1155).quick_start);  // 64 px is not among the sizes
-}
-
-TEST_CASE("a budget that buys the defaults fewer than quick_start_below epochs opens with the quick start",
-          "[automl][customizer][budget][heavy]") {
-  generated data;
-  auto space = small_space({3e-3, 1e-2});
-  space.max_epochs = 1000;  // the opening is the run
-  space.quick_start = space.defaults;
-  space.quick_start->learning_rate = 1e-2;
-  SECTION("below it: the quick start") {
-    space.quick_start_below = 1000;
-    const auto r = small_customizer().train(data.samples(), options(3.0, space));
-    REQUIRE(!r.trials.empty());
-    const auto& t = r.trials.front();
-    CHECK(t.opening);
-    CHECK(t.config == *space.quick_start);
-    CHECK(t.outcome == "completed");
-    CHECK(t.epochs >= 2);
-    CHECK(r.config == *space.quick_start);
-    CHECK(r.charged <= r.budget);
-  }
-  SECTION("at or above it: the defaults") {
-    space.quick_start_below = 2;
-    const auto r = small_customizer().train(data.samples(), options(3.0, space));
-    REQUIRE(!r.trials.empty());
-    CHECK(r.trials.front().opening);
-    CHECK(r.trials.front().config == space.defaults);
-  }
-  SECTION("defaults_only trains the defaults, however short the budget") {
-    space.quick_start_below = 1000;
-    auto o = options(3.0, space);
-    o.defaults_only = true;
-    const auto r = small_customizer().train(data.samples(), o);
-    REQUIRE(r.trials.size() == 1);
-    CHECK(r.trials.front().config.learning_rate == space.defaults.learning_rate);
-  }
-}
-
 TEST_CASE("when the opening is the run its hold-out is lean; before a search it is not", "[automl][customizer][budget][heavy]") {
   generated data(200);  // 400 images: 5% would be 20, so 64 are held out (32 of each tag)
   const auto samples = data.samples();

@@ -140,9 +140,6 @@ TEST_CASE("search_space::only is the space of one recipe: size 1, that recipe, t
   CHECK(one.defaults == expected);
   CHECK(one.min_epochs == s.min_epochs);
   CHECK(one.max_epochs == s.max_epochs);
-  auto with_quick_start = s;
-  with_quick_start.quick_start = s.at(3);
-  CHECK_FALSE(with_quick_start.only(c).quick_start);  // the one recipe, whatever the budget
   auto outside = c;
   outside.input_size = 17;
   CHECK_THAT(invalid_argument_message([&] { (void)s.only(outside); }), Contains("input_size"));
@@ -180,10 +177,6 @@ TEST_CASE("search_space::validate names the field that is wrong", "[automl][sear
       {"search_space.defaults.learning_rate", [](auto& s) { s.defaults.learning_rate = 0.01; }},
       {"search_space.defaults.mode", [](auto& s) { s.defaults.mode = train::finetune_mode::partial; }},
       {"search_space.defaults.optimizer", [](auto& s) { s.defaults.optimizer = train::optimizer_kind::sgd; }},
-      {"search_space.quick_start: trial_config.input_size = 64", [](auto& s) {
-         s.quick_start = s.defaults;
-         s.quick_start->input_size = 64;
-       }},
   };
   for (const auto& c : cases) {
     INFO(c.field);

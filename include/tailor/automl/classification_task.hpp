@@ -63,17 +63,6 @@ inline search_space default_space(const std::vector<std::string>& backbone_names
   d.label_smoothing = 0.1;
   d.optimizer = train::optimizer_kind::adamw;
   s.defaults = d;
-  // From scratch, a budget that buys the defaults fewer than one and a half rung-0 trainings
-  // opens with ResNet-18 at 64 px: on sign_digits 2 epochs of it (about a minute here) gave
-  // 0.887 and 0.879 test accuracy where 5 epochs of the defaults gave 0.861 (docs/quality.md).
-  const auto resnet = std::find(backbone_names.begin(), backbone_names.end(), "resnet18");
-  if (!pretrained && resnet != backbone_names.end() && s.input_sizes.front() == 64) {
-    trial_config q = d;
-    q.backbone = std::size_t(resnet - backbone_names.begin());
-    q.input_size = 64;
-    s.quick_start = q;
-    s.quick_start_below = 3 * s.min_epochs / 2;
-  }
   return s;
 }
 

@@ -349,10 +349,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     // buy after the opening would beat it (a rung-0 trial trains a ninth of the top rung's epochs;
     // at 10m on sign_digits two of them cost the opening 2 epochs and bought nothing): the opening
     // is the run, planned with 95% of the budget, and its replan (train_fold) lengthens it, up to
-    // the top rung, when the epochs cost less than estimated. A budget that buys the defaults fewer
-    // than search_space::quick_start_below epochs opens with the quick start instead (a recipe that
-    // learns more in its first epochs). A space of one configuration always opens (there is nothing
-    // to search). A resumed run keeps the opening its first run chose.
+    // the top rung, when the epochs cost less than estimated. A space of one configuration always
+    // opens (there is nothing to search). A resumed run keeps the opening its first run chose.
     struct opening_plan {
       automl::trial_config config;
       int epochs = 0;
@@ -368,21 +366,6 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       }
       if (!o_.opening) return std::nullopt;
       const double left_seconds = budget_->left() / budget_->units(1.0);
-      // The epochs of recipe c that `share` of what is left buys (none when its cost does not
-      // grow with epochs: a linear probe's).
-      const auto affordable_epochs = [&](const automl::trial_config& c, double share) -> std::optional<int> {
-        const double fixed = estimate(c, 0, false);  // set-up and validation
-        const double per_epoch = estimate(c, 1, false) - fixed;
-        if (!(per_epoch > 0)) return std::nullopt;
-        return int(std::floor((share * left_seconds - fixed) / per_epoch));
-      };
-      // Too short for the defaults: the quick start, when it affords 2 epochs (search_space::quick_start).
-      if (space_.quick_start && space_.quick_start_below > 0) {
-        const auto defaults_epochs = affordable_epochs(space_.defaults, 0.95);
-        const auto quick_epochs = affordable_epochs(*space_.quick_start, 0.95);
-        if (defaults_epochs && quick_epochs && *defaults_epochs < space_.quick_start_below && *quick_epochs >= 2)
-          return opening_plan{*space_.quick_start, std::min(*quick_epochs, space_.max_epochs)};
-      }
       // The defaults, down to half of rung 0's epochs (at 1m on sign_digits 5 epochs at 96 px beat
       // 64 px planned for 9: a smaller image saves less than its pixel count says); below that,
       // the defaults at the largest smaller input size that affords rung 0's epochs.

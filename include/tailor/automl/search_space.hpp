@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
-#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -102,12 +101,6 @@ struct search_space {
   std::vector<train::optimizer_kind> optimizers{train::optimizer_kind::adamw};
   int min_epochs = 2, max_epochs = 18;  // the resource successive halving / ASHA / Hyperband allot
   trial_config defaults;                // the recipe tried first (must be in the space; validate() checks)
-  // The opening of a budget too short for the defaults: when the defaults could train fewer than
-  // quick_start_below epochs, the run trains this recipe instead (in the space; validate() checks).
-  // A network that learns fast in few epochs at a small input (ResNet-18 at 64 px) beats the
-  // defaults' first few epochs (MobileNetV3-Small at 96 px) at the same compute (docs/quality.md).
-  std::optional<trial_config> quick_start;
-  int quick_start_below = 0;
 
   // Throws invalid_argument naming the first field that is wrong and how to fix it.
   void validate() const {
@@ -137,14 +130,6 @@ struct search_space {
                   fmt::format("search_space.defaults.backbone is {} but search_space.backbones has {} name(s): use an "
                               "index below {}",
                               defaults.backbone, backbones.size(), backbones.size()));
-    if (quick_start) {
-      try {
-        (void)index_of(*quick_start);
-      } catch (const error& e) {
-        throw error(failure_code::invalid_argument,
-                    fmt::format("search_space.quick_start: {}; add the value to the space or drop the quick start", e.what()));
-      }
-    }
     for_each_dimension(defaults, [](const auto& choices, const auto& value, std::string_view list, std::string_view field) {
       detail::check_choice_list(choices, list);
       if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
@@ -220,7 +205,6 @@ struct search_space {
     s.optimizers = {c.optimizer};
     s.defaults = c;
     s.defaults.backbone = 0;
-    s.quick_start.reset();  // the one recipe, whatever the budget
     return s;
   }
 
