@@ -159,13 +159,7 @@ inline int run_model_train(const model_args& a, bool json, const std::string& wo
   spec.seed = a.seed;
   spec.resume = a.resume;
   spec.defaults_only = a.defaults_only;
-  if (a.calibration_factor > 0) {
-    tailor::automl::calibration given;
-    given.factor = a.calibration_factor;
-    given.measured_seconds = given.reference_seconds / given.factor;
-    given.threads = tailor::backend::cpu_detail::num_threads();
-    spec.machine = given;  // rounds = 0: given
-  }
+  if (a.calibration_factor > 0) spec.machine = tailor::automl::given_calibration(a.calibration_factor);
   spec.pretrained = parse_pretrained(a.pretrained);
   if (!a.eval_dataset.empty()) spec.eval_dataset = a.eval_dataset;
   spec.cancel = &interrupted;

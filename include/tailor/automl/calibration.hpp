@@ -108,6 +108,16 @@ class calibrator {
   int rounds_ = 0;
 };
 
+// A factor that is given, not measured (another run's, so that two runs are charged alike): the
+// round time it stands for, and 0 rounds.
+inline calibration given_calibration(double factor) {
+  calibration c;
+  c.factor = factor;
+  c.measured_seconds = c.reference_seconds / factor;
+  c.threads = backend::cpu_detail::num_threads();
+  return c;
+}
+
 // The rounds of a first measurement (about 1.5 s on the reference machine).
 inline constexpr int calibration_first_rounds = 7;
 
