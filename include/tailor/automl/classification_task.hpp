@@ -82,6 +82,7 @@ class classification_part {
   using samples_type = pipeline::classification_samples;
   using predictions = std::vector<double>;  // per validation image, a probability per tag
   static constexpr double loader_share = 1.1;  // see customizer's estimate
+  static constexpr std::size_t validation_batch = 64;  // images per validation batch
 
   explicit classification_part(const samples_type& samples) : s_(samples) {}
 

@@ -87,7 +87,8 @@ struct customize_result {
   trial_config config;
   std::string backbone;
   nn::backbone_options backbone_options;
-  int epochs = 0;
+  int epochs = 0;             // what the final weights trained
+  std::string configuration;  // the chosen configuration and those epochs, in words
   bool retrained_on_all = false;
   nn::safetensors_map weights;  // the final model's tensors, by torchvision's names
   double budget = 0, charged = 0;

@@ -58,6 +58,7 @@
 #include "../train/fit.hpp"
 #include "budget.hpp"
 #include "calibration.hpp"
+#include "fold_meter.hpp"
 #include "classification_task.hpp"
 #include "customize_result.hpp"
 #include "detection_task.hpp"
@@ -661,46 +662,37 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       fold_result out;
       const auto& c = rec.config;
       const auto& cost = costs_[c.backbone];
-      double worst_step = cost.at(cost.train, c.input_size) * c.batch_size;
-      const double eval_reserve =
-          all_images ? 0.0 : cost.at(cost.eval, c.input_size) * double(split.validation.size()) * 1.5 + 0.1;
+      // Steps that run slower than the probe said make the validation slower too: the meter's
+      // reserve grows with the measured slowdown.
+      automl::fold_meter<Budget> meter(*budget_, cost.at(cost.train, c.input_size) * c.batch_size,
+                                       cost.at(cost.eval, c.input_size), all_images ? 0 : split.validation.size(),
+                                       part_type::validation_batch);
       auto last = clock::now();
-      // Steps that run slower than the probe said (a busy machine) make the validation slower
-      // too: the reserve grows with the measured slowdown.
-      const double probe_step = worst_step;
-      double slowdown = 1.0, busy_training = 0;
-      bool validating = false;
-      constexpr std::size_t validation_batch = 64;
-      double worst_batch = cost.at(cost.eval, c.input_size) * double(validation_batch);
-      std::int64_t step = 0, training_steps = 0;
+      std::int64_t step = 0;
+      bool first_batch = true;  // its ask comes before any batch ran
       // Charges the busy time since the last call; says whether the next step (and the
       // validation after the last one) still fits. While validating: whether the next batch does.
       auto keep_going = [&]() -> bool {
         const double dt = since(last);
         last = clock::now();
-        budget_->charge(dt);
         busy_since_calibration_ += dt;
-        if (validating) {
-          worst_batch = std::max(worst_batch, dt);
-        } else if (step > 0) {
-          worst_step = std::max(worst_step, dt);
-          busy_training += dt;
-          ++training_steps;
-          slowdown = std::max(1.0, busy_training / double(training_steps) / std::max(probe_step, 1e-9));
-        }
+        const bool fits = meter.validating() ? meter.batch(dt, std::exchange(first_batch, false)) : meter.step(dt, step == 0);
         if (o_.on_step) o_.on_step(rec, attempt, step);
         ++step;
         ++progress_.step;
         progress_.charged = budget_->charged();
         report_progress();
-        if (cancelled()) return false;
-        if (validating) return budget_->can_afford(1.5 * worst_batch);
-        return budget_->can_afford(1.5 * worst_step + eval_reserve * slowdown);
+        return !cancelled() && fits;
       };
       const std::uint64_t seed = ::tailor::backend::cpu_detail::splitmix64(o_.seed ^ (0x9E3779B97F4A7C15ull * (rec.id + 1)) ^ (fold << 48));
       automl::fold_hooks h;
       h.keep_going = keep_going;
-      h.validating = [&] { validating = true; };
+      h.validating = [&] {
+        const double dt = since(last);
+        last = clock::now();
+        busy_since_calibration_ += dt;
+        meter.start_validation(dt);
+      };
       double calibrating = 0;  // this fold's calibration rounds: planning, neither charged nor a step's time
       h.epoch_end = [&] {
         const double seconds = recalibrate();
@@ -711,7 +703,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       // trained, which is kept (a cancel, k folds and the final run on all images stop).
       h.abandon = [&](const train::fit_result&) { return cancelled() || all_images || folds_.size() > 1; };
       h.loader_workers = o_.loader_workers;
-      h.validation_batch = validation_batch;
+      h.validation_batch = part_type::validation_batch;
       h.seed = seed;
       // One split (or all the images): when the epochs left no longer fit what the budget has
       // left at the rate measured so far, the run is shortened to what fits (k folds would
@@ -733,7 +725,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
           const double elapsed = since(fold_start) - calibrating;
           if (done == 1) first_epoch_end = elapsed;
           const double per_epoch = done >= 2 ? (elapsed - first_epoch_end) / double(done - 1) : 0.5 * elapsed;
-          const double left = budget_->left() / budget_->units(1.0) - eval_reserve * slowdown - 2 * worst_step;
+          const double left = meter.left_for_training();
           int epochs = planned;
           if (double(planned - done) * per_epoch > left) epochs = done + int(std::max(0.0, std::floor(left / per_epoch)));
           else if (done >= 2 && planned < longest)
@@ -767,7 +759,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.config = best.config;
       result_.backbone = best.backbone;
       result_.backbone_options = backbone_options_for(best.backbone);
-      result_.epochs = best.epochs_trained > 0 ? best.epochs_trained : best.epochs;  // what the weights trained
+      final_epochs(best.epochs_trained > 0 ? best.epochs_trained : best.epochs);
       result_.validation_score = best.score;
       part_.describe(result_, best.config);
       if (best_predictions_) result_.validation_metrics = part_.report(*best_predictions_, folds_[best_fold_].validation);
@@ -791,8 +783,14 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         return;
       }
       result_.weights = fr.weights;
-      result_.epochs = fr.epochs_trained;
+      final_epochs(fr.epochs_trained);
       result_.retrained_on_all = true;
+    }
+
+    // What the final weights trained, and the chosen configuration with them, in words.
+    void final_epochs(int epochs) {
+      result_.epochs = epochs;
+      result_.configuration = fmt::format("{} {} epochs", automl::describe(result_.config, space_), epochs);
     }
 
     void report_progress() {

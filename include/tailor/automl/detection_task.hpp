@@ -100,6 +100,8 @@ class detection_part {
   using predictions = std::vector<std::vector<detection::scored_box>>;  // per validation image, in its pixels
   // Augmentation, target assignment and letterboxing share the cores with the network.
   static constexpr double loader_share = 1.2;
+  // Images per validation batch: a detector's outputs at every level are large.
+  static constexpr std::size_t validation_batch = 16;
 
   explicit detection_part(const samples_type& samples) : s_(samples) {
     for (const auto& boxes : s_.boxes) {
@@ -164,7 +166,7 @@ class detection_part {
     const auto fitted = train::fit_detector<decltype(net), train::centernet_trainer>(net, store, s_.boxes, s_.sizes, f);
     return finish_fold<predictions>(fitted, net, all_images, h, [&] {
       return task::predict_detections(net, store, s_.sizes, split.validation, f.loader.augment, centernet_decoding(),
-                                      int(std::min<std::size_t>(h.validation_batch, 16)), h.keep_going);
+                                      int(h.validation_batch), h.keep_going);
     });
   }
 

@@ -39,7 +39,7 @@ struct fold_hooks {
   // validated), false validates what was trained.
   std::function<bool(const train::fit_result&)> abandon;
   int loader_workers = 2;
-  std::size_t validation_batch = 64;
+  std::size_t validation_batch = 64;  // the part's own (what the budget's reserve was sized for)
   std::uint64_t seed = 0;
   std::optional<std::filesystem::path> pretrained;  // the backbone's .safetensors
 };

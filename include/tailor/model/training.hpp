@@ -305,8 +305,7 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
     m.convention = r.backbone_options.convention;
     m.width = r.backbone_options.width;
     m.epochs = r.epochs;
-    for (const auto& t : r.trials)
-      if (t.id == *r.best_trial) m.configuration = t.description;
+    m.configuration = r.configuration;
     m.retrained_on_all = r.retrained_on_all;
     const bool detection = r.task == "detection";
     m.input_size = detection ? r.detection_preprocessing.size : r.preprocessing.size;
