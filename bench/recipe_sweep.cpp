@@ -56,13 +56,12 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
       std::vector<double> plain, both;
       for (std::size_t begin = 0; begin < images.size(); begin += 32) {
         const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
-        B::tensor x = B::tensor::from_shape({n, 3, s, s}), xf = B::tensor::from_shape({n, 3, s, s});
+        B::tensor x = B::tensor::from_shape({n, 3, s, s});
         for (std::size_t k = 0; k < n; ++k) tailor::pipeline::prepare_eval(images[begin + k], p, x.data() + k * plane);
-        for (std::size_t k = 0; k < n * 3 * s; ++k)  // mirror each row
-          std::reverse_copy(x.data() + k * s, x.data() + (k + 1) * s, xf.data() + k * s);
-        const auto a = tailor::task::probabilities(net.forward(std::move(x), false), false);
-        const auto b = tailor::task::probabilities(net.forward(std::move(xf), false), false);
-        for (std::size_t i = 0; i < n * c; ++i) plain.push_back(a[i]), both.push_back(a[i] + b[i]);
+        const auto a = tailor::task::batch_probabilities(net, x, false, tailor::pipeline::test_time::plain);
+        const auto b = tailor::task::batch_probabilities(net, std::move(x), false, tailor::pipeline::test_time::mirror_average);
+        plain.insert(plain.end(), a.begin(), a.end());
+        both.insert(both.end(), b.begin(), b.end());
       }
       const auto accuracy = [&](const std::vector<double>& p) {
         std::size_t right = 0;
@@ -82,7 +81,7 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
 int main(int argc, char** argv) try {
   if (argc < 3) return std::fprintf(stderr, "usage: recipe_sweep DATA_DIR EPOCHS [key=value...]\n"), 2;
   const std::filesystem::path data = argv[1];
-  std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.003"}, {"wd", "0.05"},
+  std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.005"}, {"wd", "0.05"},
                                         {"smoothing", "0.1"}, {"backbone", "mobilenet_v3_small"}, {"seed", "0"},
                                         {"holdout", "0.2"}};
   for (int i = 3; i < argc; ++i) {

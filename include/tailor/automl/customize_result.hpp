@@ -99,6 +99,7 @@ struct customize_result {
   std::vector<std::string> classes;
   bool multilabel = false;
   pipeline::augment_options preprocessing;  // classification: the evaluation transform
+  pipeline::test_time test_time = pipeline::test_time::plain;  // classification: what the evaluation averages over
   // Detection: the letterbox at the chosen input size, and the detector's neck and head.
   pipeline::detection_augment_options detection_preprocessing;
   int fpn_channels = 0, head_convs = 0;

@@ -8,7 +8,8 @@
 //   auto json = tailor::to_azure_json(a);          // {"customModelResult": {"tagsResult": {"values": [...]}}}
 //
 // Confidences are softmax probabilities (multiclass: they sum to 1) or per-tag sigmoids
-// (multilabel: each tag on its own). Images go through the training's evaluation transform.
+// (multilabel: each tag on its own). Images go through the training's evaluation transform, and
+// the probabilities are averaged with the mirror image's when the model says so (test_time).
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -96,7 +97,7 @@ class classifier {
         if (w != img.width || h != img.height) pipeline::prepare_eval(data::resize(img, w, h), preprocessing_, x.data() + k * plane);
         else pipeline::prepare_eval(img, preprocessing_, x.data() + k * plane);
       }
-      const auto p = network_->probabilities(std::move(x), info_.multilabel);
+      const auto p = network_->probabilities(std::move(x), info_.multilabel, info_.test_time);
       for (std::size_t k = 0; k < n; ++k) {
         analysis a;
         for (std::size_t c = 0; c < classes; ++c) a.tags.push_back({info_.classes[c], p[k * classes + c]});
@@ -109,30 +110,30 @@ class classifier {
 
   // Probabilities (N x C, in the model's class order) for images of a store: evaluations.
   std::vector<double> probabilities(const pipeline::image_store& store) {
-    return network_->store_probabilities(store, preprocessing_, info_.multilabel);
+    return network_->store_probabilities(store, preprocessing_, info_.multilabel, info_.test_time);
   }
 
  private:
   // The network behind a run-time backbone name.
   struct network_base {
     virtual ~network_base() = default;
-    virtual std::vector<double> probabilities(tensor x, bool multilabel) = 0;
+    virtual std::vector<double> probabilities(tensor x, bool multilabel, pipeline::test_time t) = 0;
     virtual std::vector<double> store_probabilities(const pipeline::image_store& store, const pipeline::augment_options& p,
-                                                    bool multilabel) = 0;
+                                                    bool multilabel, pipeline::test_time t) = 0;
     virtual nn::load_report load(const std::filesystem::path& file) = 0;
   };
   template <class Tag>
   struct network final : network_base {
     task::classification_network<Tag, B> net;
     network(int classes, const nn::backbone_options& o) : net(classes, o) {}
-    std::vector<double> probabilities(tensor x, bool multilabel) override {
-      auto p = task::probabilities(net.forward(std::move(x), false), multilabel);
+    std::vector<double> probabilities(tensor x, bool multilabel, pipeline::test_time t) override {
+      auto p = task::batch_probabilities(net, std::move(x), multilabel, t);
       net.release_cache();
       return p;
     }
     std::vector<double> store_probabilities(const pipeline::image_store& store, const pipeline::augment_options& p,
-                                            bool multilabel) override {
-      return *task::predict_probabilities(net, store, {}, p, multilabel);
+                                            bool multilabel, pipeline::test_time t) override {
+      return *task::predict_probabilities(net, store, {}, p, multilabel, t);
     }
     nn::load_report load(const std::filesystem::path& file) override { return nn::load_weights(net, file); }
   };

@@ -29,6 +29,7 @@
 #include "../core/error.hpp"
 #include "../core/file_io.hpp"
 #include "../nn/backbone.hpp"
+#include "../pipeline/augment.hpp"
 #include "../version.hpp"
 #include "dataset.hpp"
 #include "workspace.hpp"
@@ -89,6 +90,8 @@ struct model_object {
   int input_size = 0;
   int decode_side = 0;  // images are first decoded with their longer side at most this (as in training)
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
+  // Classifiers: averaged with the mirror image when training flipped (absent in older models: plain).
+  pipeline::test_time test_time = pipeline::test_time::plain;
   std::string score_name, validation;
   double validation_score = 0, baseline_score = 0;
   std::size_t train_images = 0, validation_images = 0;
@@ -278,7 +281,8 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
         {"decode_max_side", m.decode_side},
         {"input_size", m.input_size},
         {"mean", m.mean},
-        {"std", m.std}}},
+        {"std", m.std},
+        {"test_time", m.test_time == pipeline::test_time::mirror_average ? "mirror_average" : "plain"}}},
       {"validation",
        {{"method", m.validation},
         {"train_images", m.train_images},
@@ -387,6 +391,11 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
   };
   three("mean", m.mean);
   three("std", m.std);
+  if (std::string_view t; !p["test_time"].get(t)) {  // absent before the mirror average: plain
+    if (t == "mirror_average") m.test_time = pipeline::test_time::mirror_average;
+    else if (t != "plain")
+      detail::bad_model_metadata(file, fmt::format("preprocessing.test_time is '{}': expected plain or mirror_average", t));
+  }
   const auto v = r.element(root, "validation");
   m.validation = r.text(v, "method");
   m.train_images = std::size_t(r.unsigned_integer(v, "train_images"));

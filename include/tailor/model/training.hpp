@@ -309,6 +309,7 @@ model_object train_model(const workspace& ws, const model_train_spec& spec) {
     m.retrained_on_all = r.retrained_on_all;
     const bool detection = r.task == "detection";
     m.input_size = detection ? r.detection_preprocessing.size : r.preprocessing.size;
+    m.test_time = detection ? pipeline::test_time::plain : r.test_time;
     m.decode_side = r.decode_side;
     m.mean = detection ? r.detection_preprocessing.mean : r.preprocessing.mean;
     m.std = detection ? r.detection_preprocessing.std : r.preprocessing.std;

@@ -34,13 +34,36 @@ std::vector<double> probabilities(const Tensor& logits, bool multilabel) {
   return p;
 }
 
+using pipeline::test_time;
+
+// The batch with every row of every plane reversed (N x C x H x W): the mirror images.
+template <class Tensor>
+Tensor mirrored(const Tensor& x) {
+  Tensor out = Tensor::from_shape(x.shape());
+  const std::size_t w = x.shape()[3], rows = x.size() / std::max<std::size_t>(1, w);
+  for (std::size_t r = 0; r < rows; ++r) std::reverse_copy(x.data() + r * w, x.data() + (r + 1) * w, out.data() + r * w);
+  return out;
+}
+
+// The network's probabilities for a batch of prepared images (N x 3 x S x S).
+template <class Net, class Tensor>
+std::vector<double> batch_probabilities(Net& net, Tensor x, bool multilabel, test_time t) {
+  if (t == test_time::plain) return probabilities(net.forward(std::move(x), false), multilabel);
+  Tensor flipped = mirrored(x);
+  auto p = probabilities(net.forward(std::move(x), false), multilabel);
+  const auto q = probabilities(net.forward(std::move(flipped), false), multilabel);
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = 0.5 * (p[i] + q[i]);
+  return p;
+}
+
 // The network's probabilities for the samples `subset` of `store`, in that order (empty subset:
 // every sample). keep_going is asked before each batch; when it says no, the result is nullopt.
 template <class Net>
 std::optional<std::vector<double>> predict_probabilities(Net& net, const pipeline::image_store& store,
                                                          const std::vector<std::uint32_t>& subset,
                                                          const pipeline::augment_options& preprocessing, bool multilabel,
-                                                         int batch_size = 32, const std::function<bool()>& keep_going = {}) {
+                                                         test_time t = test_time::plain, int batch_size = 32,
+                                                         const std::function<bool()>& keep_going = {}) {
   using B = typename Net::backend;
   pipeline::loader_options o;
   o.batch_size = batch_size;
@@ -52,7 +75,7 @@ std::optional<std::vector<double>> predict_probabilities(Net& net, const pipelin
   loader.start_epoch(0);
   while (auto b = loader.next()) {
     if (keep_going && !keep_going()) return std::nullopt;
-    const auto p = probabilities(net.forward(std::move(b->images), false), multilabel);
+    const auto p = batch_probabilities(net, std::move(b->images), multilabel, t);
     out.insert(out.end(), p.begin(), p.end());
   }
   net.release_cache();
