@@ -655,6 +655,9 @@ TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[aut
     return most;
   };
   CHECK(largest_difference(c) < 1e-5);
+  auto asked_plainly = tailor::classifier::load(w.ws, "sides-model");
+  asked_plainly.set_test_time(tailor::pipeline::test_time::plain);
+  CHECK(largest_difference(asked_plainly) > 1e-4);
 
   // evaluate: the keys of `tailor eval`, stored under the name
   const auto metrics = tailor::evaluate_model(w.ws, "sides-model", "sides", "train-set");

@@ -76,6 +76,9 @@ class classifier {
 
   const model_object& info() const { return info_; }
   const pipeline::augment_options& preprocessing() const { return preprocessing_; }
+  // How analyze and probabilities ask (the model's test_time unless set): plain halves the cost
+  // of a model that averages with the mirror image, for what the average gained.
+  void set_test_time(pipeline::test_time t) { info_.test_time = t; }
 
   analysis analyze(const data::image& image) { return analyze(std::span<const data::image>(&image, 1)).front(); }
   analysis analyze(const std::filesystem::path& file) {
