@@ -81,7 +81,7 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
 int main(int argc, char** argv) try {
   if (argc < 3) return std::fprintf(stderr, "usage: recipe_sweep DATA_DIR EPOCHS [key=value...]\n"), 2;
   const std::filesystem::path data = argv[1];
-  std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.005"}, {"wd", "0.05"},
+  std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.003"}, {"wd", "0.05"},
                                         {"smoothing", "0.1"}, {"backbone", "mobilenet_v3_small"}, {"seed", "0"},
                                         {"holdout", "0.2"}};
   for (int i = 3; i < argc; ++i) {
