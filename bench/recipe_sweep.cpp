@@ -58,10 +58,11 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
         const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
         B::tensor x = B::tensor::from_shape({n, 3, s, s});
         for (std::size_t k = 0; k < n; ++k) tailor::pipeline::prepare_eval(images[begin + k], p, x.data() + k * plane);
-        const auto a = tailor::task::batch_probabilities(net, x, false, tailor::pipeline::test_time::plain);
-        const auto b = tailor::task::batch_probabilities(net, std::move(x), false, tailor::pipeline::test_time::mirror_average);
-        plain.insert(plain.end(), a.begin(), a.end());
-        both.insert(both.end(), b.begin(), b.end());
+        // The image and its mirror image once each; the average is the library's mirror_average.
+        const auto flipped = tailor::task::mirrored(x);
+        const auto a = tailor::task::batch_probabilities(net, std::move(x), false, tailor::pipeline::test_time::plain);
+        const auto b = tailor::task::batch_probabilities(net, flipped, false, tailor::pipeline::test_time::plain);
+        for (std::size_t i = 0; i < a.size(); ++i) plain.push_back(a[i]), both.push_back(0.5 * (a[i] + b[i]));
       }
       const auto accuracy = [&](const std::vector<double>& p) {
         std::size_t right = 0;
