@@ -2,7 +2,7 @@
 // recipes (input size, augmentation, learning rate, epochs) for the default AutoML starts from.
 //
 //   build/bin/recipe_sweep DATA_DIR EPOCHS [size=96] [aug=0.3] [lr=0.003] [wd=0.05] [smoothing=0.1]
-//       [backbone=mobilenet_v3_small] [threads=N] [seed=0] [holdout=0.2]
+//       [backbone=mobilenet_v3_small] [threads=N] [seed=0] [holdout=0.2] [batch=32]
 //
 // DATA_DIR holds train.json, test.json and images/. The recipe trains on a stratified 80% of
 // train.json (1 - holdout), is scored on the other 20% (validation) and then on test.json, with the library's
@@ -84,7 +84,7 @@ int main(int argc, char** argv) try {
   const std::filesystem::path data = argv[1];
   std::map<std::string, std::string> kv{{"size", "96"}, {"aug", "0.3"}, {"lr", "0.003"}, {"wd", "0.05"},
                                         {"smoothing", "0.1"}, {"backbone", "mobilenet_v3_small"}, {"seed", "0"},
-                                        {"holdout", "0.2"}};
+                                        {"holdout", "0.2"}, {"batch", "32"}};
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');
@@ -99,14 +99,14 @@ int main(int argc, char** argv) try {
   s.input_sizes = {std::stoi(kv["size"])};
   s.learning_rates = {std::stod(kv["lr"])};
   s.weight_decays = {std::stod(kv["wd"])};
-  s.batch_sizes = {32};
+  s.batch_sizes = {std::stoi(kv["batch"])};
   s.augmentations = {std::stod(kv["aug"])};
   s.label_smoothings = {std::stod(kv["smoothing"])};
   s.min_epochs = s.max_epochs = std::stoi(argv[2]);
   s.defaults.input_size = s.input_sizes[0];
   s.defaults.learning_rate = s.learning_rates[0];
   s.defaults.weight_decay = s.weight_decays[0];
-  s.defaults.batch_size = 32;
+  s.defaults.batch_size = s.batch_sizes[0];
   s.defaults.augmentation = s.augmentations[0];
   s.defaults.label_smoothing = s.label_smoothings[0];
 

@@ -177,20 +177,20 @@ TEST_CASE("a training the budget stops still has its validation paid for", "[aut
   tailor::budget::compute_time b(20, 1.3);
   meter m(b, step, per_image, images, 16);
   INFO(images << " validation images at " << per_image << " s, steps " << slowdown << " x the probe's");
-  REQUIRE(m.step(0.4, true));  // the set-up before the first step says nothing about the steps
+  REQUIRE(m.step(0.4));  // the set-up before the first step says nothing about the steps
   int steps = 0;
-  while (m.step(step * slowdown, false)) ++steps;
+  while (m.step(step * slowdown)) ++steps;
   CHECK(steps >= 20);  // 15.4 busy seconds of 0.25 or 0.375 s steps, less the reserve
   CHECK(m.slowdown() == Approx(slowdown));
   // Stopped at a step boundary (no step ran since the last ask): every batch still fits, each as
   // much slower than the probe as the steps were.
   m.start_validation(0.001);
   CHECK(m.validating());
-  CHECK(m.batch(0.002, true));
+  CHECK(m.batch(0.002));  // before any batch ran
   for (std::size_t done = 0; done < images; done += 16) {
     const double seconds = per_image * slowdown * double(std::min<std::size_t>(16, images - done));
     if (done + 16 < images) {
-      CHECK(m.batch(seconds, false));
+      CHECK(m.batch(seconds));
     } else {
       b.charge(seconds);  // the last batch is charged after it ran, with the scoring
     }
@@ -203,9 +203,9 @@ TEST_CASE("a training's plan leaves the validation's reserve and two slow steps"
   automl::fold_meter<tailor::budget::compute_time> m(b, 0.1, 0.01, 20, 64);
   CHECK(m.reserve() == Approx(0.01 * 20 * 1.5 + 0.1));
   CHECK(m.left_for_training() == Approx(5 - 0.4 - 0.2));
-  (void)m.step(1.0, true);  // the set-up: charged, not a step
+  (void)m.step(1.0);  // the first, with the set-up: charged, not a step's time
   CHECK(m.worst_step() == 0.1);
-  (void)m.step(0.2, false);  // twice the probe: the reserve doubles
+  (void)m.step(0.2);  // twice the probe: the reserve doubles
   CHECK(m.slowdown() == Approx(2.0));
   CHECK(m.reserve() == Approx(0.8));
   CHECK(m.left_for_training() == Approx(5 - 1.2 - 0.8 - 0.4));
@@ -404,6 +404,46 @@ TEST_CASE("defaults_only trains the defaults alone, as long as the budget allows
   CHECK_THAT(r.space_description, StartsWith("1 configurations"));
   CHECK_THAT(r.stopping_reason, Contains("defaults alone"));
   CHECK(r.charged <= r.budget);
+}
+
+TEST_CASE("a long opening trains at the long-run learning rate and still answers for the defaults",
+          "[automl][customizer][budget][heavy]") {
+  generated data;
+  const auto samples = data.samples();
+  auto space = small_space({3e-3, 1e-2});
+  space.max_epochs = 1000;  // the opening is the run
+  space.long_run_learning_rate = 6e-3;
+  SECTION("an opening of long_run_epochs or more takes the long-run rate") {
+    space.long_run_epochs = space.min_epochs;
+    const auto r = small_customizer().train(samples, options(3.0, space));
+    REQUIRE(!r.trials.empty());
+    const auto& first = r.trials.front();
+    CHECK(first.opening);
+    CHECK(first.config == space.defaults_for(first.epochs));
+    CHECK(first.config.learning_rate == 6e-3);
+    CHECK_THAT(first.description, Contains("lr=0.006"));
+    // The grid's request for the defaults (at 3e-3) was answered by the opening, not trained.
+    for (std::size_t i = 1; i < r.trials.size(); ++i)
+      if (r.trials[i].config == space.defaults) CHECK(r.trials[i].epochs > first.epochs);
+    CHECK(r.charged <= r.budget);
+  }
+  SECTION("a shorter opening keeps the defaults' own rate") {
+    space.long_run_epochs = 1000;
+    auto o = options(3.0, space);
+    o.defaults_only = true;
+    const auto r = small_customizer().train(samples, o);
+    REQUIRE(r.trials.size() == 1);
+    CHECK(r.trials.front().epochs < 1000);
+    CHECK(r.trials.front().config.learning_rate == 3e-3);
+  }
+  SECTION("--defaults-only trains a long run at the long-run rate too") {
+    space.long_run_epochs = space.min_epochs;
+    auto o = options(3.0, space);
+    o.defaults_only = true;
+    const auto r = small_customizer().train(samples, o);
+    REQUIRE(r.trials.size() == 1);
+    CHECK(r.trials.front().config.learning_rate == 6e-3);
+  }
 }
 
 TEST_CASE("a run that costs more than estimated is shortened to fit, and still validated", "[automl][customizer][budget][heavy]") {
@@ -658,6 +698,8 @@ TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[aut
   auto asked_plainly = tailor::classifier::load(w.ws, "sides-model");
   asked_plainly.set_test_time(tailor::pipeline::test_time::plain);
   CHECK(largest_difference(asked_plainly) > 1e-4);
+  CHECK(asked_plainly.test_time() == tailor::pipeline::test_time::plain);
+  CHECK(asked_plainly.info().test_time == tailor::pipeline::test_time::mirror_average);  // what model.json says
 
   // evaluate: the keys of `tailor eval`, stored under the name
   const auto metrics = tailor::evaluate_model(w.ws, "sides-model", "sides", "train-set");
@@ -684,6 +726,7 @@ TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[aut
   rewrite("\"test_time\": \"plain\"");
   auto plain = tailor::classifier::load(w.ws, "sides-model");
   CHECK(plain.info().test_time == tailor::pipeline::test_time::plain);
+  CHECK(plain.test_time() == tailor::pipeline::test_time::plain);
   CHECK(largest_difference(plain) > 1e-4);
   rewrite("\"test_time\": \"sideways\"");
   CHECK_THROWS_WITH(tailor::get_model(w.ws, "sides-model"), Contains("model.json") && Contains("test_time is 'sideways'"));

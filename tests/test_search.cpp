@@ -177,6 +177,9 @@ TEST_CASE("search_space::validate names the field that is wrong", "[automl][sear
       {"search_space.defaults.learning_rate", [](auto& s) { s.defaults.learning_rate = 0.01; }},
       {"search_space.defaults.mode", [](auto& s) { s.defaults.mode = train::finetune_mode::partial; }},
       {"search_space.defaults.optimizer", [](auto& s) { s.defaults.optimizer = train::optimizer_kind::sgd; }},
+      {"search_space.long_run_learning_rate", [](auto& s) { s.long_run_learning_rate = -1e-3; }},
+      {"search_space.long_run_learning_rate", [](auto& s) { s.long_run_learning_rate = std::nan(""); }},
+      {"search_space.long_run_epochs", [](auto& s) { s.long_run_learning_rate = 5e-3; }},
   };
   for (const auto& c : cases) {
     INFO(c.field);
@@ -185,6 +188,21 @@ TEST_CASE("search_space::validate names the field that is wrong", "[automl][sear
     CHECK_THAT(invalid_argument_message([&] { s.validate(); }), Contains(c.field));
   }
   CHECK_NOTHROW(two_backbones().validate());
+}
+
+TEST_CASE("the defaults take the long-run learning rate from long_run_epochs on", "[automl][search]") {
+  auto s = two_backbones();
+  CHECK(s.defaults_for(1000) == s.defaults);  // none set: the defaults' own rate at any length
+  s.long_run_learning_rate = 5e-3;
+  s.long_run_epochs = 8;
+  CHECK_NOTHROW(s.validate());  // the long-run rate need not be among the space's rates
+  CHECK(s.defaults_for(7) == s.defaults);
+  auto long_run = s.defaults;
+  long_run.learning_rate = 5e-3;
+  CHECK(s.defaults_for(8) == long_run);
+  CHECK(s.defaults_for(40) == long_run);
+  // --defaults-only keeps the rule: its one recipe is the defaults, at whatever rate the run's length gives.
+  CHECK(s.only(s.defaults).defaults_for(8).learning_rate == 5e-3);
 }
 
 TEST_CASE("describe writes a recipe on one line", "[automl][search]") {

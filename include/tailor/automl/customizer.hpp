@@ -352,6 +352,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     // is the run, planned with 95% of the budget, and its replan (train_fold) lengthens it, up to
     // the top rung, when the epochs cost less than estimated. A space of one configuration always
     // opens (there is nothing to search). A resumed run keeps the opening its first run chose.
+    // An opening planned for long_run_epochs or more trains at the long-run learning rate.
     struct opening_plan {
       automl::trial_config config;
       int epochs = 0;
@@ -384,8 +385,10 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const int fewest = size == space_.defaults.input_size ? std::max(2, (space_.min_epochs + 1) / 2) : space_.min_epochs;
         if (affordable(0.95) < fewest) continue;
         if (space_.size() > 1 && affordable(0.9) >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
-        if (affordable(0.9) >= space_.max_epochs) return opening_plan{c, space_.max_epochs};
-        return opening_plan{c, std::min(int(affordable(0.95)), space_.max_epochs)};
+        const int epochs = affordable(0.9) >= space_.max_epochs ? space_.max_epochs
+                                                                : std::min(int(affordable(0.95)), space_.max_epochs);
+        c.learning_rate = space_.defaults_for(epochs).learning_rate;  // a long run may train at a higher rate
+        return opening_plan{c, epochs};
       }
       return std::nullopt;
     }
@@ -481,6 +484,11 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         // run of it (what the strategy asks for next) cannot be bought.
         if (!reason && o_.defaults_only) reason = "the defaults alone (--defaults-only), trained as long as the budget allows";
       }
+      automl::trial_config opening_asked;  // the recipe the strategy names the opening by: the defaults' own rate
+      if (opening) {
+        opening_asked = opening->config;
+        opening_asked.learning_rate = space_.defaults.learning_rate;
+      }
       std::vector<std::size_t> record_of;  // the strategy's request id -> its trial's id (the opening's, if it answered)
       while (!reason) {
         if (cancelled()) {
@@ -494,8 +502,9 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         }
         search::trial_outcome outcome;
         outcome.id = request->id;
-        // The defaults at no more epochs than the opening trained them: the opening answers.
-        if (opening && request->config == opening->config && request->epochs <= opening->epochs) {
+        // The defaults at no more epochs than the opening trained them (at its size, at whatever
+        // rate its length chose): the opening answers.
+        if (opening && request->config == opening_asked && request->epochs <= opening->epochs) {
           outcome.score = opening->score;
           outcome.failed = opening->outcome != "completed";
           strategy.report(outcome);
@@ -669,14 +678,18 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
                                        part_type::validation_batch);
       auto last = clock::now();
       std::int64_t step = 0;
-      bool first_batch = true;  // its ask comes before any batch ran
-      // Charges the busy time since the last call; says whether the next step (and the
-      // validation after the last one) still fits. While validating: whether the next batch does.
-      auto keep_going = [&]() -> bool {
+      // The busy seconds since the last ask (the meter charges them).
+      const auto busy_since_last = [&] {
         const double dt = since(last);
         last = clock::now();
         busy_since_calibration_ += dt;
-        const bool fits = meter.validating() ? meter.batch(dt, std::exchange(first_batch, false)) : meter.step(dt, step == 0);
+        return dt;
+      };
+      // Charges the busy time since the last call; says whether the next step (and the
+      // validation after the last one) still fits. While validating: whether the next batch does.
+      auto keep_going = [&]() -> bool {
+        const double dt = busy_since_last();
+        const bool fits = meter.validating() ? meter.batch(dt) : meter.step(dt);
         if (o_.on_step) o_.on_step(rec, attempt, step);
         ++step;
         ++progress_.step;
@@ -687,12 +700,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       const std::uint64_t seed = ::tailor::backend::cpu_detail::splitmix64(o_.seed ^ (0x9E3779B97F4A7C15ull * (rec.id + 1)) ^ (fold << 48));
       automl::fold_hooks h;
       h.keep_going = keep_going;
-      h.validating = [&] {
-        const double dt = since(last);
-        last = clock::now();
-        busy_since_calibration_ += dt;
-        meter.start_validation(dt);
-      };
+      h.validating = [&] { meter.start_validation(busy_since_last()); };
       double calibrating = 0;  // this fold's calibration rounds: planning, neither charged nor a step's time
       h.epoch_end = [&] {
         const double seconds = recalibrate();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace tailor::automl {
 
@@ -29,9 +30,9 @@ class fold_meter {
 
   // A training step's busy seconds (the first step's, with the start-up, does not say how fast
   // steps run): charges them; says whether the next step still leaves the validation's reserve.
-  bool step(double seconds, bool first) {
+  bool step(double seconds) {
     budget_.charge(seconds);
-    if (!first) {
+    if (std::exchange(stepped_, true)) {
       worst_step_ = std::max(worst_step_, seconds);
       busy_training_ += seconds;
       ++training_steps_;
@@ -50,11 +51,11 @@ class fold_meter {
   bool validating() const { return validating_; }
 
   // The busy seconds since the last ask while validating (the batch before, with the loader's
-  // work; none before the first): charges them; says whether the next batch fits, at the slowest
-  // rate per image seen (the last batch may be smaller than the others).
-  bool batch(double seconds, bool first) {
+  // work; the first ask comes before any batch ran): charges them; says whether the next batch
+  // fits, at the slowest rate per image seen (the last batch may be smaller than the others).
+  bool batch(double seconds) {
     budget_.charge(seconds);
-    if (!first) {
+    if (std::exchange(batched_, true)) {
       const std::size_t ran = next_batch();
       if (ran > 0) worst_image_ = std::max(worst_image_, seconds / double(ran));
       validated_ += ran;
@@ -79,7 +80,7 @@ class fold_meter {
   std::size_t images_, batch_size_, validated_ = 0;
   double slowdown_ = 1.0, busy_training_ = 0;
   std::int64_t training_steps_ = 0;
-  bool validating_ = false;
+  bool validating_ = false, stepped_ = false, batched_ = false;
 };
 
 }  // namespace tailor::automl

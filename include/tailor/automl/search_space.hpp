@@ -101,6 +101,18 @@ struct search_space {
   std::vector<train::optimizer_kind> optimizers{train::optimizer_kind::adamw};
   int min_epochs = 2, max_epochs = 18;  // the resource successive halving / ASHA / Hyperband allot
   trial_config defaults;                // the recipe tried first (must be in the space; validate() checks)
+  // A run of the defaults for long_run_epochs or more (the opening) trains at
+  // long_run_learning_rate instead: a rate that wins over many epochs can fail to learn in a few
+  // (docs/quality.md). 0: the defaults' own rate at any length. It need not be in the space.
+  double long_run_learning_rate = 0;
+  int long_run_epochs = 0;
+
+  // The defaults as a run of `epochs` trains them.
+  trial_config defaults_for(int epochs) const {
+    trial_config c = defaults;
+    if (long_run_learning_rate > 0 && epochs >= long_run_epochs) c.learning_rate = long_run_learning_rate;
+    return c;
+  }
 
   // Throws invalid_argument naming the first field that is wrong and how to fix it.
   void validate() const {
@@ -125,6 +137,16 @@ struct search_space {
                   fmt::format("search_space.max_epochs is {}, below search_space.min_epochs ({}): set max_epochs to "
                               "min_epochs or more",
                               max_epochs, min_epochs));
+    if (!(std::isfinite(long_run_learning_rate) && long_run_learning_rate >= 0))
+      throw error(failure_code::invalid_argument,
+                  fmt::format("search_space.long_run_learning_rate is {}: give a finite rate above 0, or 0 to train "
+                              "the defaults at their own rate at any length",
+                              long_run_learning_rate));
+    if (long_run_learning_rate > 0 && long_run_epochs < 1)
+      throw error(failure_code::invalid_argument,
+                  fmt::format("search_space.long_run_epochs is {}: with a long_run_learning_rate, say from how many "
+                              "epochs on it applies (1 or more)",
+                              long_run_epochs));
     if (defaults.backbone >= backbones.size())
       throw error(failure_code::invalid_argument,
                   fmt::format("search_space.defaults.backbone is {} but search_space.backbones has {} name(s): use an "

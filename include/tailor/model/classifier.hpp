@@ -71,14 +71,17 @@ class classifier {
     c.preprocessing_.size = m.input_size;
     c.preprocessing_.mean = m.mean;
     c.preprocessing_.std = m.std;
+    c.test_time_ = m.test_time;
     return c;
   }
 
+  // The model as model.json describes it (set_test_time does not change it).
   const model_object& info() const { return info_; }
   const pipeline::augment_options& preprocessing() const { return preprocessing_; }
   // How analyze and probabilities ask (the model's test_time unless set): plain halves the cost
   // of a model that averages with the mirror image, for what the average gained.
-  void set_test_time(pipeline::test_time t) { info_.test_time = t; }
+  void set_test_time(pipeline::test_time t) { test_time_ = t; }
+  pipeline::test_time test_time() const { return test_time_; }
 
   analysis analyze(const data::image& image) { return analyze(std::span<const data::image>(&image, 1)).front(); }
   analysis analyze(const std::filesystem::path& file) {
@@ -100,7 +103,7 @@ class classifier {
         if (w != img.width || h != img.height) pipeline::prepare_eval(data::resize(img, w, h), preprocessing_, x.data() + k * plane);
         else pipeline::prepare_eval(img, preprocessing_, x.data() + k * plane);
       }
-      const auto p = network_->probabilities(std::move(x), info_.multilabel, info_.test_time);
+      const auto p = network_->probabilities(std::move(x), info_.multilabel, test_time_);
       for (std::size_t k = 0; k < n; ++k) {
         analysis a;
         for (std::size_t c = 0; c < classes; ++c) a.tags.push_back({info_.classes[c], p[k * classes + c]});
@@ -113,7 +116,7 @@ class classifier {
 
   // Probabilities (N x C, in the model's class order) for images of a store: evaluations.
   std::vector<double> probabilities(const pipeline::image_store& store) {
-    return network_->store_probabilities(store, preprocessing_, info_.multilabel, info_.test_time);
+    return network_->store_probabilities(store, preprocessing_, info_.multilabel, test_time_);
   }
 
  private:
@@ -153,6 +156,7 @@ class classifier {
   model_object info_;
   std::unique_ptr<network_base> network_;
   pipeline::augment_options preprocessing_;
+  pipeline::test_time test_time_ = pipeline::test_time::plain;  // how it asks: the model's unless set
 };
 
 }  // namespace tailor
