@@ -105,47 +105,43 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
       acc[std::to_string(size)] = accuracy(plain);
       acc[std::to_string(size) + "+flip"] = accuracy(both);
       if (size != m.input_size) continue;
+      // A view of every image with its mirror image, averaged by the library (mirror_average):
+      // fill(image, dst) prepares one image, view(batch) may transform the prepared batch.
+      const auto mirror_averaged = [&](const auto& fill, const auto& view) {
+        std::vector<double> out;
+        for (std::size_t begin = 0; begin < images.size(); begin += 32) {
+          const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
+          B::tensor x = B::tensor::from_shape({n, 3, s, s});
+          for (std::size_t k = 0; k < n; ++k) fill(images[begin + k], x.data() + k * plane);
+          const auto q = tailor::task::batch_probabilities(net, view(std::move(x)), false,
+                                                           tailor::pipeline::test_time::mirror_average);
+          out.insert(out.end(), q.begin(), q.end());
+        }
+        return out;
+      };
+      const auto with_whole = [&](std::vector<double> zoom) {  // the four views
+        for (std::size_t i = 0; i < zoom.size(); ++i) zoom[i] = 0.5 * (zoom[i] + both[i]);
+        return zoom;
+      };
+      const auto whole_image = [&](const tailor::data::image& img, float* dst) { tailor::pipeline::prepare_eval(img, p, dst); };
+      const auto as_prepared = [](B::tensor x) { return x; };
       // Zoomed views at the input size: the centre crop of `keep` of the area (the training's
       // crops keep 73-100% at augmentation 0.3), with its mirror image, alone and averaged with
       // the whole image's two views.
       for (const double keep : {0.85, 0.7}) {
-        std::vector<double> zoom, four;
-        for (std::size_t begin = 0; begin < images.size(); begin += 32) {
-          const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
-          B::tensor x = B::tensor::from_shape({n, 3, s, s});
-          for (std::size_t k = 0; k < n; ++k) {
-            const auto& img = images[begin + k];
-            const double side = std::sqrt(keep);
-            const int w = std::max(1, int(std::lround(img.width * side))), h = std::max(1, int(std::lround(img.height * side)));
-            tailor::pipeline::prepare_eval(tailor::pipeline::crop(img, {(img.width - w) / 2, (img.height - h) / 2, w, h}), p,
-                                           x.data() + k * plane);
-          }
-          const auto flipped = tailor::task::mirrored(x);
-          const auto a = tailor::task::batch_probabilities(net, std::move(x), false, tailor::pipeline::test_time::plain);
-          const auto b = tailor::task::batch_probabilities(net, flipped, false, tailor::pipeline::test_time::plain);
-          for (std::size_t i = 0; i < a.size(); ++i) {
-            const std::size_t at = begin * c + i;
-            zoom.push_back(0.5 * (a[i] + b[i]));
-            four.push_back(0.5 * (zoom.back() + both[at]));
-          }
-        }
+        const auto centre_crop = [&](const tailor::data::image& img, float* dst) {
+          const double side = std::sqrt(keep);
+          const int w = std::max(1, int(std::lround(img.width * side))), h = std::max(1, int(std::lround(img.height * side)));
+          tailor::pipeline::prepare_eval(tailor::pipeline::crop(img, {(img.width - w) / 2, (img.height - h) / 2, w, h}), p, dst);
+        };
+        const auto zoom = mirror_averaged(centre_crop, as_prepared);
         acc[fmt::format("{}+flip zoom {}", size, keep)] = accuracy(zoom);
-        acc[fmt::format("{}+flip and zoom {}", size, keep)] = accuracy(four);
+        acc[fmt::format("{}+flip and zoom {}", size, keep)] = accuracy(with_whole(zoom));
       }
       // The same four views with the crop taken from the prepared input (zoomed) instead of the
       // decoded image.
-      std::vector<double> four_from_input;
-      for (std::size_t begin = 0; begin < images.size(); begin += 32) {
-        const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
-        B::tensor x = B::tensor::from_shape({n, 3, s, s});
-        for (std::size_t k = 0; k < n; ++k) tailor::pipeline::prepare_eval(images[begin + k], p, x.data() + k * plane);
-        auto z = zoomed(x, 0.7);
-        const auto flipped = tailor::task::mirrored(z);
-        const auto a = tailor::task::batch_probabilities(net, std::move(z), false, tailor::pipeline::test_time::plain);
-        const auto b = tailor::task::batch_probabilities(net, flipped, false, tailor::pipeline::test_time::plain);
-        for (std::size_t i = 0; i < a.size(); ++i) four_from_input.push_back(0.5 * (0.5 * (a[i] + b[i]) + both[begin * c + i]));
-      }
-      acc[fmt::format("{}+flip and zoom 0.7 of the input", size)] = accuracy(four_from_input);
+      acc[fmt::format("{}+flip and zoom 0.7 of the input", size)] =
+          accuracy(with_whole(mirror_averaged(whole_image, [](B::tensor x) { return zoomed(x, 0.7); })));
     }
     return acc;
   });
