@@ -27,35 +27,6 @@ using sweep_customizer = tailor::customizer<tailor::task::classification,
 
 namespace {
 
-// The centre of every plane of a prepared batch (N x C x S x S), `keep` of its area, resized back
-// to S x S bilinearly (half-pixel centres): the zoomed view made from the network's input, where
-// the library's predictions see only the prepared tensor.
-template <class Tensor>
-Tensor zoomed(const Tensor& x, double keep) {
-  Tensor out = Tensor::from_shape(x.shape());
-  const std::size_t side = x.shape()[3], planes = x.size() / (side * side);
-  const double crop = double(side) * std::sqrt(keep), offset = 0.5 * (double(side) - crop), scale = crop / double(side);
-  const auto at = [&](std::size_t i) {  // source index below and the weight of the one above
-    const double v = std::clamp(offset + (double(i) + 0.5) * scale - 0.5, 0.0, double(side - 1));
-    const std::size_t lo = std::min(std::size_t(v), side - 2);
-    return std::pair{lo, v - double(lo)};
-  };
-  for (std::size_t pl = 0; pl < planes; ++pl) {
-    const auto* src = x.data() + pl * side * side;
-    auto* dst = out.data() + pl * side * side;
-    for (std::size_t y = 0; y < side; ++y) {
-      const auto [y0, fy] = at(y);
-      for (std::size_t xx = 0; xx < side; ++xx) {
-        const auto [x0, fx] = at(xx);
-        const double top = src[y0 * side + x0] * (1 - fx) + src[y0 * side + x0 + 1] * fx;
-        const double bottom = src[(y0 + 1) * side + x0] * (1 - fx) + src[(y0 + 1) * side + x0 + 1] * fx;
-        dst[y * side + xx] = float(top * (1 - fy) + bottom * fy);
-      }
-    }
-  }
-  return out;
-}
-
 // The trained model's test accuracy under other test-time transforms than its own: the input at
 // its size and at 1/6 and 1/3 larger (a model trained on random resized crops sees objects larger
 // than the whole image shows them), each alone and averaged with its mirror image (the training
@@ -141,7 +112,7 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
       // The same four views with the crop taken from the prepared input (zoomed) instead of the
       // decoded image.
       acc[fmt::format("{}+flip and zoom 0.7 of the input", size)] =
-          accuracy(with_whole(mirror_averaged(whole_image, [](B::tensor x) { return zoomed(x, 0.7); })));
+          accuracy(with_whole(mirror_averaged(whole_image, [](B::tensor x) { return tailor::task::zoomed(x, 0.7); })));
     }
     return acc;
   });

@@ -627,6 +627,73 @@ TEST_CASE("the mirror average answers an image and its mirror image alike", "[au
   CHECK(difference(tailor::pipeline::test_time::plain) > 1e-4);  // an untrained network is not symmetric
 }
 
+TEST_CASE("the zoomed view is the centre of the input resized back bilinearly", "[automl][model]") {
+  using B = tailor::backend::cpu;
+  // A plane that is linear in x and y is what bilinear interpolation reproduces exactly: the
+  // zoomed view of 2x + 3y + 1 is that plane at the sampled positions. The centre 0.64 of the area
+  // of 10 x 12 keeps 8 x 9.6 pixels, so output pixel i samples offset + (i + 0.5) * 0.8 - 0.5.
+  B::tensor x = B::tensor::from_shape({2, 3, 10, 12});
+  for (std::size_t n = 0; n < 2; ++n)
+    for (std::size_t c = 0; c < 3; ++c)
+      for (std::size_t y = 0; y < 10; ++y)
+        for (std::size_t k = 0; k < 12; ++k) x(n, c, y, k) = float(2.0 * double(k) + 3.0 * double(y) + double(n + c));
+  const auto z = tailor::task::zoomed(x, 0.64);
+  REQUIRE(z.shape() == x.shape());
+  const auto sampled = [](std::size_t i, double n) { return 0.5 * n * 0.2 + (double(i) + 0.5) * 0.8 - 0.5; };
+  for (std::size_t n = 0; n < 2; ++n)
+    for (std::size_t c = 0; c < 3; ++c)
+      for (std::size_t y = 0; y < 10; ++y)
+        for (std::size_t k = 0; k < 12; ++k)
+          REQUIRE(z(n, c, y, k) == Approx(2.0 * sampled(k, 12) + 3.0 * sampled(y, 10) + double(n + c)).margin(1e-4));
+  // The whole area is the input itself.
+  const auto whole = tailor::task::zoomed(x, 1.0);
+  for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(whole.data()[i] == Approx(x.data()[i]).margin(1e-5));
+}
+
+TEST_CASE("the mirror and zoom views average four views and answer an image and its mirror image alike",
+          "[automl][model]") {
+  using B = tailor::backend::cpu;
+  using tailor::pipeline::test_time;
+  tailor::task::classification_network<tailor::nn::small_cnn, B> net(3, tailor::nn::backbone_options{}, 9);
+  B::tensor x = B::tensor::from_shape({2, 3, 16, 16});
+  std::mt19937_64 r(5);
+  for (auto& v : x) v = float(std::uniform_real_distribution<double>(-2, 2)(r));
+  const auto four = tailor::task::batch_probabilities(net, x, false, test_time::mirror_and_zoom);
+  const auto zoom = tailor::task::zoomed(x, tailor::pipeline::zoom_area);
+  std::vector<double> mean(6, 0.0);
+  for (const auto& view : {x, tailor::task::mirrored(x), zoom, tailor::task::mirrored(zoom)}) {
+    const auto p = tailor::task::batch_probabilities(net, view, false, test_time::plain);
+    for (std::size_t i = 0; i < 6; ++i) mean[i] += 0.25 * p[i];
+  }
+  REQUIRE(four.size() == 6);
+  for (std::size_t i = 0; i < 6; ++i) CHECK(four[i] == Approx(mean[i]).margin(1e-9));
+  const auto of_mirror = tailor::task::batch_probabilities(net, tailor::task::mirrored(x), false, test_time::mirror_and_zoom);
+  for (std::size_t i = 0; i < 6; ++i) CHECK(of_mirror[i] == Approx(four[i]).margin(1e-6));
+  // Not the mirror average under another name: the zoomed pair moves the answer.
+  const auto two = tailor::task::batch_probabilities(net, x, false, test_time::mirror_average);
+  double most = 0;
+  for (std::size_t i = 0; i < 6; ++i) most = std::max(most, std::abs(two[i] - four[i]));
+  CHECK(most > 1e-4);
+}
+
+TEST_CASE("the test-time views follow the training's augmentation", "[automl][model]") {
+  using tailor::pipeline::test_time;
+  const auto at = [](double strength, bool multilabel) {
+    return tailor::pipeline::test_time_for(tailor::automl::augmentation_for(strength, 96), multilabel);
+  };
+  CHECK(at(0.0, false) == test_time::mirror_average);  // no crops: the model never saw a zoomed object
+  CHECK(at(0.1, false) == test_time::mirror_average);  // crops down to 91% of the area
+  CHECK(at(0.3, false) == test_time::mirror_and_zoom);  // down to 73%, the default space's strengths
+  CHECK(at(0.6, false) == test_time::mirror_and_zoom);
+  CHECK(at(0.6, true) == test_time::mirror_average);  // a crop may cut a tag off
+  tailor::pipeline::augment_options unflipped;
+  unflipped.horizontal_flip = false;
+  CHECK(tailor::pipeline::test_time_for(unflipped, false) == test_time::plain);
+  for (const auto t : {test_time::plain, test_time::mirror_average, test_time::mirror_and_zoom})
+    CHECK(tailor::pipeline::test_time_named(tailor::pipeline::test_time_name(t)) == t);
+  CHECK_FALSE(tailor::pipeline::test_time_named("sideways"));
+}
+
 TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[automl][model]") {
   workspace_with_data w;
   std::vector<std::string> trials;
@@ -712,7 +779,8 @@ TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[aut
   CHECK(stored.evaluations[0].metrics.dump() == metrics.dump());
 
   // model.json's preprocessing.test_time: "plain" asks the image alone (the image and its mirror
-  // image then get different answers), a value it does not know is an error that names the file,
+  // image then get different answers), "mirror_and_zoom" four views (the two still answer alike,
+  // and it writes back), a value it does not know is an error that names the file,
   // and a model saved before the mirror average (no test_time) reads as plain.
   const auto json_file = dir / "model.json";
   const std::string text = tailor::testing::read_text(json_file);
@@ -728,6 +796,11 @@ TEST_CASE("a Model trains, is stored, reads back, analyzes and evaluates", "[aut
   CHECK(plain.info().test_time == tailor::pipeline::test_time::plain);
   CHECK(plain.test_time() == tailor::pipeline::test_time::plain);
   CHECK(largest_difference(plain) > 1e-4);
+  rewrite("\"test_time\": \"mirror_and_zoom\"");
+  auto four_views = tailor::classifier::load(w.ws, "sides-model");
+  CHECK(four_views.info().test_time == tailor::pipeline::test_time::mirror_and_zoom);
+  CHECK(tailor::to_json(four_views.info()).dump().find("\"test_time\":\"mirror_and_zoom\"") != std::string::npos);
+  CHECK(largest_difference(four_views) < 1e-5);
   rewrite("\"test_time\": \"sideways\"");
   CHECK_THROWS_WITH(tailor::get_model(w.ws, "sides-model"), Contains("model.json") && Contains("test_time is 'sideways'"));
   rewrite("\"old\": 0");

@@ -146,8 +146,9 @@ class classification_part {
     const std::size_t n = std::size_t(std::clamp(defaults.batch_size, 2, 32));
     auto x = random_batch<B>(n, defaults.input_size);
     std::vector<std::int32_t> labels(n, 0);
-    // The evaluation as the validation runs it (with the mirror image when training flips).
-    const auto evaluation = pipeline::test_time_for(augmentation_for(defaults.augmentation, defaults.input_size));
+    // The evaluation as the validation runs it (over the views test_time_for asks).
+    const auto evaluation =
+        pipeline::test_time_for(augmentation_for(defaults.augmentation, defaults.input_size), s_.multilabel);
     return time_probe<B>(defaults.input_size, n, [&] { trainer.step(x, labels); },
                          [&] { (void)task::batch_probabilities(net, x, false, evaluation); });
   }
@@ -168,7 +169,8 @@ class classification_part {
     const auto fitted = train::fit_classifier(net, store, s_.labels, s_.multilabel, f);
     return finish_fold<predictions>(fitted, net, all_images, h, [&] {
       return task::predict_probabilities(net, store, split.validation, f.loader.augment, s_.multilabel,
-                                         pipeline::test_time_for(f.loader.augment), int(h.validation_batch), h.keep_going);
+                                         pipeline::test_time_for(f.loader.augment, s_.multilabel),
+                                         int(h.validation_batch), h.keep_going);
     });
   }
 
@@ -185,7 +187,7 @@ class classification_part {
     r.classes = s_.class_names;
     r.multilabel = s_.multilabel;
     r.preprocessing = augmentation_for(0, best.input_size);
-    r.test_time = pipeline::test_time_for(augmentation_for(best.augmentation, best.input_size));
+    r.test_time = pipeline::test_time_for(augmentation_for(best.augmentation, best.input_size), s_.multilabel);
   }
 
  private:

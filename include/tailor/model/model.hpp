@@ -282,7 +282,7 @@ inline nlohmann::ordered_json to_json(const model_object& m) {
         {"input_size", m.input_size},
         {"mean", m.mean},
         {"std", m.std},
-        {"test_time", m.test_time == pipeline::test_time::mirror_average ? "mirror_average" : "plain"}}},
+        {"test_time", pipeline::test_time_name(m.test_time)}}},
       {"validation",
        {{"method", m.validation},
         {"train_images", m.train_images},
@@ -392,9 +392,10 @@ inline model_object model_from_json(std::string_view json, const std::filesystem
   three("mean", m.mean);
   three("std", m.std);
   if (std::string_view t; !p["test_time"].get(t)) {  // absent before the mirror average: plain
-    if (t == "mirror_average") m.test_time = pipeline::test_time::mirror_average;
-    else if (t != "plain")
-      detail::bad_model_metadata(file, fmt::format("preprocessing.test_time is '{}': expected plain or mirror_average", t));
+    if (const auto named = pipeline::test_time_named(t)) m.test_time = *named;
+    else
+      detail::bad_model_metadata(
+          file, fmt::format("preprocessing.test_time is '{}': expected plain, mirror_average or mirror_and_zoom", t));
   }
   const auto v = r.element(root, "validation");
   m.validation = r.text(v, "method");

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "../pipeline/batch_loader.hpp"
@@ -45,10 +46,56 @@ Tensor mirrored(const Tensor& x) {
   return out;
 }
 
-// The network's probabilities for a batch of prepared images (N x 3 x S x S).
+// The centre `area` of every plane of a batch (N x C x H x W), the same share of each side,
+// resized back to H x W bilinearly with half-pixel centres: the zoomed view, made from the
+// prepared input (the predictions see only that). Symmetric about the centre, so the zoomed
+// mirror image is the mirrored zoomed image.
+template <class Tensor>
+Tensor zoomed(const Tensor& x, double area) {
+  Tensor out = Tensor::from_shape(x.shape());
+  const std::size_t h = x.shape()[2], w = x.shape()[3], planes = x.size() / std::max<std::size_t>(1, h * w);
+  const double side = std::sqrt(area);
+  // Per output index along an axis of n: the source index below and the weight of the one above.
+  const auto sources = [side](std::size_t n) {
+    std::vector<std::pair<std::size_t, double>> at(n);
+    const double offset = 0.5 * double(n) * (1 - side);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double v = std::clamp(offset + (double(i) + 0.5) * side - 0.5, 0.0, double(n - 1));
+      const std::size_t lo = std::min(std::size_t(v), n > 1 ? n - 2 : 0);
+      at[i] = {lo, n > 1 ? v - double(lo) : 0.0};
+    }
+    return at;
+  };
+  const auto rows = sources(h), cols = sources(w);
+  const std::size_t right = w > 1 ? 1 : 0, below = h > 1 ? w : 0;
+  for (std::size_t p = 0; p < planes; ++p) {
+    const auto* src = x.data() + p * h * w;
+    auto* dst = out.data() + p * h * w;
+    for (std::size_t y = 0; y < h; ++y) {
+      const auto [y0, fy] = rows[y];
+      for (std::size_t k = 0; k < w; ++k) {
+        const auto [x0, fx] = cols[k];
+        const auto* s = src + y0 * w + x0;
+        const double top = s[0] * (1 - fx) + s[right] * fx, bottom = s[below] * (1 - fx) + s[below + right] * fx;
+        dst[y * w + k] = float(top * (1 - fy) + bottom * fy);
+      }
+    }
+  }
+  return out;
+}
+
+// The network's probabilities for a batch of prepared images (N x 3 x S x S), averaged over the
+// views test_time names.
 template <class Net, class Tensor>
 std::vector<double> batch_probabilities(Net& net, Tensor x, bool multilabel, test_time t) {
   if (t == test_time::plain) return probabilities(net.forward(std::move(x), false), multilabel);
+  if (t == test_time::mirror_and_zoom) {
+    Tensor zoom = zoomed(x, pipeline::zoom_area);
+    auto p = batch_probabilities(net, std::move(x), multilabel, test_time::mirror_average);
+    const auto q = batch_probabilities(net, std::move(zoom), multilabel, test_time::mirror_average);
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] = 0.5 * (p[i] + q[i]);
+    return p;
+  }
   Tensor flipped = mirrored(x);
   auto p = probabilities(net.forward(std::move(x), false), multilabel);
   const auto q = probabilities(net.forward(std::move(flipped), false), multilabel);
