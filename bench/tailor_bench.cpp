@@ -3,7 +3,8 @@
 // images per second (items_per_second). resnet18 and mobilenet_v3_small as torchvision builds them
 // with their 1000-class heads; the small CNN (4 x conv-bn-relu, 32..256 channels) with 10 classes;
 // and the detector (BM_train_step/det_*, BM_infer/det_*: the customizer's, with the CenterNet-style
-// head on the stride-8 level; det_fcos_*: the FCOS head on every level, for comparison).
+// head on the stride-8 level; det_fcos_*: the FCOS head on every level, for comparison); and a
+// classifier's answer under each test-time mode (BM_classify/*/plain|mirror_average|mirror_and_zoom).
 //
 //   build/bin/tailor_bench --benchmark_filter='BM_train_step/resnet18'    (bench/run_train_bench.sh
 //   runs every case in its own process, next to the PyTorch peer, and records peak memory)
@@ -24,6 +25,7 @@
 #include <tailor/detection/head_kind.hpp>
 #include <tailor/train/centernet_trainer.hpp>
 #include <tailor/task/classification_network.hpp>
+#include <tailor/task/classification_predict.hpp>
 #include <tailor/train/classification_trainer.hpp>
 #include <tailor/train/detection_trainer.hpp>
 
@@ -75,6 +77,37 @@ void BM_infer(benchmark::State& state, int classes, int size, int batch) {
   for (auto _ : state) benchmark::DoNotOptimize(net.forward(x, false));
   state.SetItemsProcessed(state.iterations() * batch);
   state.counters["threads"] = bench_threads();
+}
+
+// What a classifier's answer costs under each test_time (docs/automl.md): the batch's
+// probabilities over 1, 2 or 4 views of every image, as validation, evaluation and analyze ask;
+// items_per_second counts images answered. BM_zoomed: the zoomed view alone, from the prepared batch.
+template <class Tag>
+void BM_classify(benchmark::State& state, tailor::pipeline::test_time t, int classes, int size, int batch) {
+  B::set_num_threads(bench_threads());
+  tailor::task::classification_network<Tag, B> net(classes, {}, 1);
+  const auto x = random_images(batch, size, 4);
+  benchmark::DoNotOptimize(tailor::task::batch_probabilities(net, x, false, t));
+  for (auto _ : state) benchmark::DoNotOptimize(tailor::task::batch_probabilities(net, x, false, t));
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["threads"] = bench_threads();
+}
+
+void BM_zoomed(benchmark::State& state, int size, int batch) {
+  const auto x = random_images(batch, size, 5);
+  for (auto _ : state) benchmark::DoNotOptimize(tailor::task::zoomed(x, tailor::pipeline::zoom_area));
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+void register_test_time_cases() {
+  using tailor::pipeline::test_time;
+  for (const auto t : {test_time::plain, test_time::mirror_average, test_time::mirror_and_zoom})
+    benchmark::RegisterBenchmark(
+        (std::string("BM_classify/mobilenet_v3_small/96/32/") + tailor::pipeline::test_time_name(t)).c_str(),
+        [=](benchmark::State& s) { BM_classify<tailor::nn::mobilenet_v3_small>(s, t, 10, 96, 32); })
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+  benchmark::RegisterBenchmark("BM_zoomed/96/32", [](benchmark::State& s) { BM_zoomed(s, 96, 32); })
+      ->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 template <class Tag>
@@ -153,6 +186,7 @@ int main(int argc, char** argv) {
   register_case<tailor::nn::resnet<18>>("resnet18", 1000, 128, 32);
   register_case<tailor::nn::mobilenet_v3_small>("mobilenet_v3_small", 1000, 224, 32);
   register_case<tailor::nn::small_cnn>("small_cnn", 10, 64, 64);
+  register_test_time_cases();
   register_detector_case<tailor::nn::mobilenet_v3_small>("mobilenet_v3_small", 160, 8);
   register_detector_case<tailor::nn::mobilenet_v3_small, tailor::train::detection_trainer, tailor::detection::decode_options>(
       "fcos_mobilenet_v3_small", 160, 8);
