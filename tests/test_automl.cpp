@@ -667,7 +667,8 @@ TEST_CASE("the mirror and zoom views average four views and answer an image and 
   }
   REQUIRE(four.size() == 6);
   for (std::size_t i = 0; i < 6; ++i) CHECK(four[i] == Approx(mean[i]).margin(1e-9));
-  const auto of_mirror = tailor::task::batch_probabilities(net, tailor::task::mirrored(x), false, test_time::mirror_and_zoom);
+  const auto of_mirror =
+      tailor::task::batch_probabilities(net, tailor::task::mirrored(x), false, test_time::mirror_and_zoom);
   for (std::size_t i = 0; i < 6; ++i) CHECK(of_mirror[i] == Approx(four[i]).margin(1e-6));
   // Not the mirror average under another name: the zoomed pair moves the answer.
   const auto two = tailor::task::batch_probabilities(net, x, false, test_time::mirror_average);
