@@ -76,16 +76,14 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
       acc[std::to_string(size)] = accuracy(plain);
       acc[std::to_string(size) + "+flip"] = accuracy(both);
       if (size != m.input_size) continue;
-      // A view of every image with its mirror image, averaged by the library (mirror_average):
-      // fill(image, dst) prepares one image, view(batch) may transform the prepared batch.
-      const auto mirror_averaged = [&](const auto& fill, const auto& view) {
+      // Every image as fill(image, dst) prepares it, asked by the library under test_time t.
+      const auto asked = [&](const auto& fill, tailor::pipeline::test_time t) {
         std::vector<double> out;
         for (std::size_t begin = 0; begin < images.size(); begin += 32) {
           const std::size_t n = std::min<std::size_t>(32, images.size() - begin);
           B::tensor x = B::tensor::from_shape({n, 3, s, s});
           for (std::size_t k = 0; k < n; ++k) fill(images[begin + k], x.data() + k * plane);
-          const auto q = tailor::task::batch_probabilities(net, view(std::move(x)), false,
-                                                           tailor::pipeline::test_time::mirror_average);
+          const auto q = tailor::task::batch_probabilities(net, std::move(x), false, t);
           out.insert(out.end(), q.begin(), q.end());
         }
         return out;
@@ -95,7 +93,6 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
         return zoom;
       };
       const auto whole_image = [&](const tailor::data::image& img, float* dst) { tailor::pipeline::prepare_eval(img, p, dst); };
-      const auto as_prepared = [](B::tensor x) { return x; };
       // Zoomed views at the input size: the centre crop of `keep` of the area (the training's
       // crops keep 73-100% at augmentation 0.3), with its mirror image, alone and averaged with
       // the whole image's two views.
@@ -105,14 +102,14 @@ nlohmann::ordered_json test_time_accuracies(const tailor::workspace& ws, const t
           const int w = std::max(1, int(std::lround(img.width * side))), h = std::max(1, int(std::lround(img.height * side)));
           tailor::pipeline::prepare_eval(tailor::pipeline::crop(img, {(img.width - w) / 2, (img.height - h) / 2, w, h}), p, dst);
         };
-        const auto zoom = mirror_averaged(centre_crop, as_prepared);
+        const auto zoom = asked(centre_crop, tailor::pipeline::test_time::mirror_average);
         acc[fmt::format("{}+flip zoom {}", size, keep)] = accuracy(zoom);
         acc[fmt::format("{}+flip and zoom {}", size, keep)] = accuracy(with_whole(zoom));
       }
-      // The same four views with the crop taken from the prepared input (zoomed) instead of the
-      // decoded image.
-      acc[fmt::format("{}+flip and zoom 0.7 of the input", size)] =
-          accuracy(with_whole(mirror_averaged(whole_image, [](B::tensor x) { return tailor::task::zoomed(x, 0.7); })));
+      // The same four views with the crop taken from the prepared input instead of the decoded
+      // image: the library's mirror_and_zoom.
+      acc[fmt::format("{}+flip and zoom {} of the input", size, tailor::pipeline::zoom_area)] =
+          accuracy(asked(whole_image, tailor::pipeline::test_time::mirror_and_zoom));
     }
     return acc;
   });

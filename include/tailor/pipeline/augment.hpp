@@ -56,10 +56,11 @@ inline test_time test_time_for(const augment_options& training, bool multilabel)
 // model.json's names for them.
 inline const char* test_time_name(test_time t) {
   switch (t) {
+    case test_time::plain: break;
     case test_time::mirror_average: return "mirror_average";
     case test_time::mirror_and_zoom: return "mirror_and_zoom";
-    default: return "plain";
   }
+  return "plain";
 }
 inline std::optional<test_time> test_time_named(std::string_view name) {
   for (const auto t : {test_time::plain, test_time::mirror_average, test_time::mirror_and_zoom})

@@ -85,20 +85,15 @@ Tensor zoomed(const Tensor& x, double area) {
 }
 
 // The network's probabilities for a batch of prepared images (N x 3 x S x S), averaged over the
-// views test_time names.
+// views test_time names: each mode is the one below it on the batch and on a second view of it.
 template <class Net, class Tensor>
 std::vector<double> batch_probabilities(Net& net, Tensor x, bool multilabel, test_time t) {
   if (t == test_time::plain) return probabilities(net.forward(std::move(x), false), multilabel);
-  if (t == test_time::mirror_and_zoom) {
-    Tensor zoom = zoomed(x, pipeline::zoom_area);
-    auto p = batch_probabilities(net, std::move(x), multilabel, test_time::mirror_average);
-    const auto q = batch_probabilities(net, std::move(zoom), multilabel, test_time::mirror_average);
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] = 0.5 * (p[i] + q[i]);
-    return p;
-  }
-  Tensor flipped = mirrored(x);
-  auto p = probabilities(net.forward(std::move(x), false), multilabel);
-  const auto q = probabilities(net.forward(std::move(flipped), false), multilabel);
+  const bool zoom = t == test_time::mirror_and_zoom;
+  const test_time each = zoom ? test_time::mirror_average : test_time::plain;
+  Tensor second = zoom ? zoomed(x, pipeline::zoom_area) : mirrored(x);
+  auto p = batch_probabilities(net, std::move(x), multilabel, each);
+  const auto q = batch_probabilities(net, std::move(second), multilabel, each);
   for (std::size_t i = 0; i < p.size(); ++i) p[i] = 0.5 * (p[i] + q[i]);
   return p;
 }
