@@ -115,7 +115,7 @@ inline void print_model(const tailor::model_object& m) {
   if (!m.stopping_reason.empty()) fmt::print("  stopped:        {}\n", m.stopping_reason);
   if (!m.backbone.empty()) {
     fmt::print("  chosen:         {}\n", m.configuration);
-    fmt::print("  weights:        {}{}\n", m.retrained_on_all ? "retrained on all the images" : "the best trial's",
+    fmt::print("  weights:        {}{}\n", m.retrained_on_all ? "trained on all the images" : "the best trial's",
                m.convention == tailor::nn::weights_convention::timm ? " (timm's MobileNetV3 recipe)" : "");
     fmt::print("  validation:     {} {} on {} images ({}; {} baseline {})\n", m.score_name, score_text(m.validation_score),
                m.validation_images, m.validation,

@@ -338,10 +338,11 @@ TEST_CASE("a short budget trains the defaults first, as long as it allows (the o
     if (r.trials[i].config == space.defaults) CHECK(r.trials[i].epochs > first.epochs);
   CHECK(r.charged <= r.budget);
   CHECK(r.charged == Approx(decode_and_trials(r) + r.retrain_cost).margin(1e-9));
-  // The budget cannot buy the top rung's epochs, so no trial after the opening could beat it: the
-  // opening is the run and gets the budget (95% planned, lengthened when the epochs cost less).
+  // No trial after the opening could beat it: the opening is the run and gets the budget (95%
+  // planned, lengthened when the epochs cost less), and the search stops after it.
   CHECK(first.epochs < space.max_epochs);
-  for (std::size_t i = 1; i < r.trials.size(); ++i) CHECK(r.trials[i].outcome == "skipped");
+  CHECK(r.trials.size() == 1);
+  CHECK_THAT(r.stopping_reason, StartsWith("the opening was the run"));
   INFO("opening: " << first.epochs << " epochs, " << first.cost << " s " << first.message);
   CHECK(r.charged >= 0.75 * r.budget);
 
@@ -371,8 +372,12 @@ TEST_CASE("when the opening is the run its hold-out is lean; before a search it 
     CHECK_THAT(r.validation, Contains("the opening is the run"));
     CHECK(r.validation_score > r.baseline_score);
   }
-  SECTION("the budget buys the top rung (8 epochs): the usual 20% hold-out") {
-    const auto r = small_customizer().train(samples, options(3.0, space));
+  SECTION("the budget buys a search around the top rung (three runs of 2 epochs): no opening, the usual 20% hold-out") {
+    space.min_epochs = 1;
+    space.max_epochs = 2;
+    const auto r = small_customizer().train(samples, options(6.0, space));
+    REQUIRE(!r.trials.empty());
+    CHECK_FALSE(r.trials.front().opening);
     CHECK(r.validation_images == 80);
     CHECK(r.train_images == 320);
     CHECK_THAT(r.validation, StartsWith("hold-out 20%"));
@@ -383,6 +388,55 @@ TEST_CASE("when the opening is the run its hold-out is lean; before a search it 
     o.lean_validation_fraction = o.validation_fraction;
     const auto r = small_customizer().train(samples, o);
     CHECK(r.validation_images == 80);
+  }
+}
+
+TEST_CASE("a few-shot set: the defaults train on every image, and a budget above the minimum buys a model",
+          "[automl][customizer][budget][few_shot][heavy]") {
+  generated data(6);  // 6 images of each tag: too few to validate with (k folds cost k trainings)
+  const auto samples = data.samples();
+  auto space = small_space({3e-3, 1e-2});
+  space.max_epochs = 1000;  // the top rung is out of reach: a search would have had k folds to cut
+  SECTION("one run on all 12 images, lengthened to what the budget buys, and no search after it") {
+    const auto r = small_customizer().train(samples, options(3.0, space));
+    REQUIRE(r.trials.size() == 1);
+    const auto& t = r.trials.front();
+    CHECK(t.opening);
+    CHECK(t.outcome == "completed");
+    CHECK(t.config == space.defaults);
+    CHECK(r.train_images == 12);
+    CHECK(r.validation_images == 12);  // the same images: the score is the fit
+    CHECK_THAT(r.validation, StartsWith("none: 6 images of a tag are too few to validate with"));
+    CHECK_THAT(r.stopping_reason, Contains("few-shot"));
+    CHECK(r.retrained_on_all);  // the weights learned from every image (nothing was retrained)
+    CHECK(r.retrain_cost == 0);
+    CHECK(r.validation_score > r.baseline_score);
+    CHECK(r.charged <= r.budget);
+    CHECK(r.charged >= 0.75 * r.budget);
+  }
+  SECTION("every budget either fails before anything is spent, or ends with a model") {
+    std::size_t models = 0;
+    for (double budget : {0.05, 0.2, 0.4, 0.7, 1.0, 1.5}) {
+      INFO("budget " << budget);
+      std::size_t steps = 0;
+      auto o = options(budget, space);
+      o.on_step = [&](const automl::trial_record&, int, std::int64_t) { ++steps; };
+      try {
+        const auto r = small_customizer().train(samples, o);
+        ++models;
+        CHECK(r.status == automl::run_status::succeeded);
+        CHECK(!r.weights.empty());
+        CHECK(r.charged <= budget);
+      } catch (const error& e) {
+        INFO(e.what());
+        CHECK(e.code() == failure_code::budget_not_enough);
+        // Never "no trial could finish": a budget that passed the minimum buys a model, and a
+        // model that learned nothing yet says so with the budget to give.
+        CHECK_THAT(std::string(e.what()), !Contains("no trial could finish"));
+        if (std::string(e.what()).find("cannot buy the cheapest useful run") != std::string::npos) CHECK(steps == 0);
+      }
+    }
+    CHECK(models >= 3);
   }
 }
 

@@ -198,11 +198,19 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
                                               space_.min_epochs, space_.max_epochs);
       const int max_size = *std::max_element(space_.input_sizes.begin(), space_.input_sizes.end());
 
-      // The split: one stratified hold-out, or 3 folds when a class has too few images for one.
+      // The split: one stratified hold-out, or, when a tag has too few images for one (under 10),
+      // a few-shot set: the defaults train on every image (below), or 3 folds without an opening.
       const std::size_t smallest = automl::smallest_class(part_.strata());
-      if (smallest >= 10 || files().size() > 2000) {
+      few_shot_ = smallest < automl::few_shot_images && files().size() <= 2000 && o_.opening;
+      if (smallest >= automl::few_shot_images || files().size() > 2000) {
         folds_.push_back(automl::stratified_holdout(part_.strata(), o_.validation_fraction, o_.seed));
         result_.validation = fmt::format("hold-out {:.0f}%", 100 * o_.validation_fraction);
+      } else if (few_shot_) {
+        folds_.push_back(automl::every_image(files().size()));
+        result_.validation = fmt::format(
+            "none: {} of a tag are too few to validate with (fewer than {}); the model trained on every image and its "
+            "score is its fit to them",
+            smallest == 1 ? "1 image" : fmt::format("{} images", smallest), automl::few_shot_images);
       } else {
         folds_ = automl::stratified_folds(part_.strata(), 3, o_.seed);
         result_.validation = "3-fold";
@@ -237,6 +245,10 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const double e = estimate(c, space_.min_epochs, false);
         if (e < cheapest) cheapest = e, cheapest_backbone = b;
       }
+      cheapest_ = space_.defaults;
+      cheapest_.backbone = cheapest_backbone;
+      cheapest_.input_size = *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end());
+      cheapest_.mode = space_.modes.front();
       const double minimum = budget_->units(decode_estimate + cheapest) + o_.resume_charged;
       if (minimum > budget_->total()) {
         const double suggested = std::max(minimum * 4, minimum + 120);
@@ -265,7 +277,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       result_.decode_cost = budget_->charged() - charged_before_decode;
 
       opening_ = plan_opening();
-      if (opening_is_the_run() && folds_.size() == 1) lean_holdout();
+      if (opening_ && folds_.size() == 1 && !few_shot_) lean_holdout();
       baseline_ = part_.baseline(folds_);
       result_.baseline_score = baseline_;
       search();
@@ -344,22 +356,22 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     // ---- the search ------------------------------------------------------------------------------
     // The opening (short budgets): when the budget cannot buy a search around a full-length run of
     // the defaults (three top-rung runs' worth), a search would spend it on short trials that say
-    // little, and a short run of the defaults is worse than a long one. So the defaults train first.
-    // When the budget buys the top rung's epochs, the opening trains them with 90% of the budget
-    // at most, and whatever is left goes to the search. When it does not, nothing the search could
-    // buy after the opening would beat it (a rung-0 trial trains a ninth of the top rung's epochs;
-    // at 10m on sign_digits two of them cost the opening 2 epochs and bought nothing): the opening
-    // is the run, planned with 95% of the budget, and its replan (train_fold) lengthens it, up to
-    // the top rung, when the epochs cost less than estimated. A space of one configuration always
-    // opens (there is nothing to search). A resumed run keeps the opening its first run chose.
-    // An opening planned for long_run_epochs or more trains at the long-run learning rate.
+    // little, and a short run of the defaults is worse than a long one. So the defaults train, and
+    // the opening is the run: nothing a search could buy after it would beat it. (It used to train
+    // the top rung and leave the rest to the search when the budget bought that much: at 10m on
+    // sign_digits two rung-0 trials then cost 2m35s and bought nothing, on 3,000 clothing photos 3
+    // of 10 minutes went to trials scoring half the opening's 0.705 and none was left to retrain
+    // on all the images, and on hymenoptera small_cnn trials could not beat it.) It is planned
+    // with 95% of the budget, up to three top rungs (what the budget of a search would buy), and
+    // its replan (train_fold) lengthens it when the epochs cost less than estimated. A space of one
+    // configuration always opens (there is nothing to search). A resumed run keeps the opening its
+    // first run chose. An opening planned for long_run_epochs or more trains at the long-run
+    // learning rate.
     struct opening_plan {
       automl::trial_config config;
       int epochs = 0;
     };
-    // The budget cannot buy the top rung's epochs of the defaults: nothing the search could buy
-    // after the opening would beat it, so the opening is all the run trains.
-    bool opening_is_the_run() const { return opening_ && opening_->epochs < space_.max_epochs; }
+    int longest_opening() const { return 3 * space_.max_epochs; }
     std::optional<opening_plan> plan_opening() const {
       if (!o_.resume_trials.empty()) {
         const auto& first = o_.resume_trials.front();
@@ -384,13 +396,20 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         const auto affordable = [&](double share) { return std::floor((share * left_seconds - fixed) / per_epoch); };
         const int fewest = size == space_.defaults.input_size ? std::max(2, (space_.min_epochs + 1) / 2) : space_.min_epochs;
         if (affordable(0.95) < fewest) continue;
-        if (space_.size() > 1 && affordable(0.9) >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
-        const int epochs = affordable(0.9) >= space_.max_epochs ? space_.max_epochs
-                                                                : std::min(int(affordable(0.95)), space_.max_epochs);
+        if (space_.size() > 1 && !few_shot_ && affordable(0.9) >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
+        const int epochs = std::min(int(affordable(0.95)), longest_opening());
         c.learning_rate = space_.defaults_for(epochs).learning_rate;  // a long run may train at a higher rate
         return opening_plan{c, epochs};
       }
-      return std::nullopt;
+      // Not even the defaults' backbone at its smallest size: the cheapest useful run, which the
+      // budget passed the minimum for, trains as long as it can. A search could only skip trials
+      // it cannot afford, and end without a model.
+      const double fixed = estimate(cheapest_, 0, false);
+      const double per_epoch = estimate(cheapest_, 1, false) - fixed;
+      if (!(per_epoch > 0)) return std::nullopt;
+      const int epochs = std::min(longest_opening(), int(std::floor((0.95 * left_seconds - fixed) / per_epoch)));
+      if (epochs < 1) return std::nullopt;
+      return opening_plan{cheapest_, epochs};
     }
 
     // When the opening is the run, its validation chooses nothing: it reports the model's metrics
@@ -483,6 +502,15 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         // No search: the opening trained the one recipe for all the budget allows, and a longer
         // run of it (what the strategy asks for next) cannot be bought.
         if (!reason && o_.defaults_only) reason = "the defaults alone (--defaults-only), trained as long as the budget allows";
+        // (its fit to the images it trained on says nothing of a ceiling: the few-shot reason stands)
+        if (few_shot_ && opening->outcome == "completed")
+          reason = fmt::format("a few-shot set (fewer than {} images of a tag): no validation could choose between "
+                               "recipes, so the defaults trained on every image as long as the budget allows",
+                               automl::few_shot_images);
+        // What is left (a few percent) buys no trial that could beat it.
+        if (!reason && opening->outcome == "completed")
+          reason = "the opening was the run: a budget below three top-rung runs of the defaults buys no search that "
+                   "could beat one long run of them";
       }
       automl::trial_config opening_asked;  // the recipe the strategy names the opening by: the defaults' own rate
       if (opening) {
@@ -718,10 +746,10 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       // need the budget of the folds still to come, and are not).
       const auto fold_start = clock::now();
       double first_epoch_end = 0;
-      // The opening alone may lengthen (see plan_opening), up to the top rung, from its second
+      // The opening alone may lengthen (see plan_opening), up to three top rungs, from its second
       // epoch on (the first carries the start-up), keeping 3% of what is left in hand so that the
       // next replans do not cut what this one added.
-      const int longest = rec.opening && !all_images ? space_.max_epochs : 0;
+      const int longest = rec.opening && !all_images ? longest_opening() : 0;
       const std::int64_t batches = batches_per_epoch(all_images ? files().size() : split.train.size(), c);
       if (folds_.size() == 1 || all_images)
         h.replan = [&](int done, int planned) {
@@ -772,6 +800,10 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       part_.describe(result_, best.config);
       if (best_predictions_) result_.validation_metrics = part_.report(*best_predictions_, folds_[best_fold_].validation);
       result_.weights = best_weights_;
+      if (few_shot_) {  // the opening trained on every image: nothing to retrain
+        result_.retrained_on_all = true;
+        return;
+      }
       if (result_.status == automl::run_status::cancelled || !o_.retrain_on_all) return;
       const double needed = estimate(best.config, best.epochs, true);
       if (!budget_->can_afford(1.25 * needed)) {
@@ -826,6 +858,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
     std::size_t best_fold_ = 0;
     double baseline_ = 0;
     std::optional<opening_plan> opening_;  // planned after decoding (plan_opening)
+    automl::trial_config cheapest_;        // the cheapest useful run: what the minimum budget buys
+    bool few_shot_ = false;                // a tag has fewer than few_shot_images: one run on every image
     std::optional<automl::calibrator<B>> calibrator_;  // when the machine is measured, not given
     double busy_since_calibration_ = 0;
     std::size_t since_improvement_ = 0, skipped_in_a_row_ = 0, diverged_ = 0, completed_ = 0;

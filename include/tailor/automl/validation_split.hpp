@@ -58,6 +58,19 @@ inline std::size_t smallest_class(const std::vector<std::vector<std::int32_t>>& 
   return m;
 }
 
+// Under this many images of a tag, a validation cannot choose between recipes: a hold-out would
+// judge the tag on one or two images (k folds do, at k times the cost).
+constexpr std::size_t few_shot_images = 10;
+
+// Every image trains, and the same images are scored: a few-shot set's one run, whose "validation"
+// is its fit to its own images (it tells a model that learned from one that did not, no more).
+inline validation_split every_image(std::size_t count) {
+  validation_split s;
+  for (std::uint32_t i = 0; i < count; ++i) s.train.push_back(i);
+  s.validation = s.train;
+  return s;
+}
+
 inline validation_split stratified_holdout(const std::vector<std::vector<std::int32_t>>& labels, double fraction, std::uint64_t seed) {
   if (!(fraction > 0 && fraction < 1))
     throw error(failure_code::invalid_argument, fmt::format("the validation fraction must be in (0, 1), got {}", fraction));
