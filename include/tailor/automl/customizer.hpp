@@ -371,7 +371,8 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       automl::trial_config config;
       int epochs = 0;
     };
-    int longest_opening() const { return 3 * space_.max_epochs; }
+    // A caller's space of one recipe says how long it trains: its max_epochs (bench/recipe_sweep).
+    int longest_opening() const { return space_.size() > 1 || o_.defaults_only ? 3 * space_.max_epochs : space_.max_epochs; }
     std::optional<opening_plan> plan_opening() const {
       if (!o_.resume_trials.empty()) {
         const auto& first = o_.resume_trials.front();
@@ -805,6 +806,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
         return;
       }
       if (result_.status == automl::run_status::cancelled || !o_.retrain_on_all) return;
+      if (best.opening) return;  // the opening was the run: it spent the budget on a lean hold-out
       const double needed = estimate(best.config, best.epochs, true);
       if (!budget_->can_afford(1.25 * needed)) {
         result_.stopping_reason += "; kept the best trial's weights (retraining on all the images would exceed the budget)";
