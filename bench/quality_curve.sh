@@ -62,13 +62,13 @@ train_budget() {
       "${pin[@]}" /usr/bin/python3 "$peer" --data "$peer_data" --size "${PEER_SIZE:-128}" --model "${PEER_MODEL:-mobilenet_v3_small}" \
         --budgets "$minutes" --schedule-min "$minutes" --seeds "${SEED:-0}" --threads "${threads[1]:-$(nproc)}" \
         --out "$logs/$name.jsonl" > "$logs/$name.log" 2>&1 || true
-      echo $(( $(date +%s) - start )) > "$logs/$name.wall"
-      continue
+    else
+      # shellcheck disable=SC2086
+      "${pin[@]}" "$tailor" "${threads[@]}" model train "$name" --dataset train --eval-dataset test --budget "$budget" \
+        --seed "${SEED:-0}" "${flags[@]}" "${factor[@]}" ${TAILOR_FLAGS:-} > "$logs/$name.log" 2>&1 || true
     fi
-    # shellcheck disable=SC2086
-    "${pin[@]}" "$tailor" "${threads[@]}" model train "$name" --dataset train --eval-dataset test --budget "$budget" \
-      --seed "${SEED:-0}" "${flags[@]}" "${factor[@]}" ${TAILOR_FLAGS:-} > "$logs/$name.log" 2>&1 || true
     echo $(( $(date +%s) - start )) > "$logs/$name.wall"
+    [[ $kind == peer ]] && continue  # the peer has no calibration factor to hand on
     if [[ ${SAME_FACTOR:-1} == 1 && ${#factor[@]} == 0 ]]; then
       local measured
       measured=$("$tailor" --json model show "$name" 2>/dev/null |

@@ -201,8 +201,9 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       // The split: one stratified hold-out, or, when a tag has too few images for one (under 10),
       // a few-shot set: the defaults train on every image (below), or 3 folds without an opening.
       const std::size_t smallest = automl::smallest_class(part_.strata());
-      few_shot_ = smallest < automl::few_shot_images && files().size() <= 2000 && o_.opening;
-      if (smallest >= automl::few_shot_images || files().size() > 2000) {
+      const bool too_few = smallest < automl::few_shot_images && files().size() <= 2000;
+      few_shot_ = too_few && o_.opening;
+      if (!too_few) {
         folds_.push_back(automl::stratified_holdout(part_.strata(), o_.validation_fraction, o_.seed));
         result_.validation = fmt::format("hold-out {:.0f}%", 100 * o_.validation_fraction);
       } else if (few_shot_) {
@@ -236,19 +237,14 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       // The cheapest useful run: the cheapest backbone at the smallest size for the fewest epochs.
       const double decode_estimate = decode_per_image * double(files().size());
       double cheapest = 1e300;
-      std::size_t cheapest_backbone = 0;
       for (std::size_t b = 0; b < space_.backbones.size(); ++b) {
         automl::trial_config c = space_.defaults;
         c.backbone = b;
         c.input_size = *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end());
         c.mode = space_.modes.front();
         const double e = estimate(c, space_.min_epochs, false);
-        if (e < cheapest) cheapest = e, cheapest_backbone = b;
+        if (e < cheapest) cheapest = e, cheapest_ = c;
       }
-      cheapest_ = space_.defaults;
-      cheapest_.backbone = cheapest_backbone;
-      cheapest_.input_size = *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end());
-      cheapest_.mode = space_.modes.front();
       const double minimum = budget_->units(decode_estimate + cheapest) + o_.resume_charged;
       if (minimum > budget_->total()) {
         const double suggested = std::max(minimum * 4, minimum + 120);
@@ -257,8 +253,7 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
                                 "epochs, about {} of compute on this machine); give at least {}, and {} or more for a "
                                 "search that can find a good model",
                                 budget::format_duration(budget_->total()), files().size(),
-                                space_.backbones[cheapest_backbone],
-                                *std::min_element(space_.input_sizes.begin(), space_.input_sizes.end()), space_.min_epochs,
+                                space_.backbones[cheapest_.backbone], cheapest_.input_size, space_.min_epochs,
                                 budget::format_duration(minimum), budget::format_duration(std::ceil(minimum)),
                                 budget::format_duration(nice_round(suggested))));
       }
@@ -388,29 +383,32 @@ class customizer<TaskT, backbones<Tags...>, Search, Budget, B> {
       for (int s : space_.input_sizes)
         if (s <= space_.defaults.input_size) sizes.push_back(s);
       std::sort(sizes.rbegin(), sizes.rend());
+      // The epochs of c that a share of what is left buys after its set-up and validation; none
+      // when its cost does not grow with epochs (a linear probe).
+      const auto affordable = [&](const automl::trial_config& c, double share) -> std::optional<double> {
+        const double fixed = estimate(c, 0, false);
+        const double per_epoch = estimate(c, 1, false) - fixed;
+        if (!(per_epoch > 0)) return std::nullopt;
+        return std::floor((share * left_seconds - fixed) / per_epoch);
+      };
       for (int size : sizes) {
         automl::trial_config c = space_.defaults;
         c.input_size = size;
-        const double fixed = estimate(c, 0, false);  // set-up and validation
-        const double per_epoch = estimate(c, 1, false) - fixed;
-        if (!(per_epoch > 0)) return std::nullopt;  // a linear probe's cost does not grow with epochs
-        const auto affordable = [&](double share) { return std::floor((share * left_seconds - fixed) / per_epoch); };
+        const auto most = affordable(c, 0.95);
+        if (!most) return std::nullopt;
         const int fewest = size == space_.defaults.input_size ? std::max(2, (space_.min_epochs + 1) / 2) : space_.min_epochs;
-        if (affordable(0.95) < fewest) continue;
-        if (space_.size() > 1 && !few_shot_ && affordable(0.9) >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
-        const int epochs = std::min(int(affordable(0.95)), longest_opening());
+        if (*most < fewest) continue;
+        if (space_.size() > 1 && !few_shot_ && *affordable(c, 0.9) >= 3.0 * space_.max_epochs) return std::nullopt;  // room for a search
+        const int epochs = std::min(int(*most), longest_opening());
         c.learning_rate = space_.defaults_for(epochs).learning_rate;  // a long run may train at a higher rate
         return opening_plan{c, epochs};
       }
       // Not even the defaults' backbone at its smallest size: the cheapest useful run, which the
       // budget passed the minimum for, trains as long as it can. A search could only skip trials
       // it cannot afford, and end without a model.
-      const double fixed = estimate(cheapest_, 0, false);
-      const double per_epoch = estimate(cheapest_, 1, false) - fixed;
-      if (!(per_epoch > 0)) return std::nullopt;
-      const int epochs = std::min(longest_opening(), int(std::floor((0.95 * left_seconds - fixed) / per_epoch)));
-      if (epochs < 1) return std::nullopt;
-      return opening_plan{cheapest_, epochs};
+      const auto most = affordable(cheapest_, 0.95);
+      if (!most || *most < 1) return std::nullopt;
+      return opening_plan{cheapest_, std::min(longest_opening(), int(*most))};
     }
 
     // When the opening is the run, its validation chooses nothing: it reports the model's metrics
